@@ -1,0 +1,73 @@
+"""Static dispatch by host name.
+
+::
+
+    from appmux import HostDispatcher
+    application = HostDispatcher(
+        {"api.example.com": api, "*.example.com": tenant_site},
+        default_app=landing,
+    )
+
+Keys are exact host names or one-label wildcards (``*.example.com`` matches
+``foo.example.com``, not ``example.com`` nor ``a.b.example.com``). An exact name
+beats a wildcard. Hosts are normalized as in :func:`appmux.hosts.parse_host`;
+a malformed ``Host`` gets ``400 Bad Request``, an unknown one goes to
+``default_app`` or gets a 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from werkzeug.exceptions import BadRequest, NotFound
+
+from .hosts import HostMemo, normalize_domain, parse_host, request_host
+from .types import Environ, ResponseBody, StartResponse, WSGIApplication
+
+__all__ = ["HostDispatcher"]
+
+_MALFORMED = BadRequest("The Host header is not a valid host name.")
+
+
+class HostDispatcher:
+    """Route requests to WSGI apps by exact or wildcard host name."""
+
+    def __init__(
+        self,
+        hosts: Mapping[str, WSGIApplication],
+        default_app: WSGIApplication | None = None,
+    ) -> None:
+        self._exact: dict[str, WSGIApplication] = {}
+        self._wildcard: dict[str, WSGIApplication] = {}
+        for pattern, app in hosts.items():
+            if not callable(app):
+                raise TypeError(f"the app for host {pattern!r} is not callable: {app!r}")
+            if not isinstance(pattern, str):
+                raise TypeError(f"host keys must be str, not {pattern!r}")
+            if pattern.startswith("*."):
+                table, name = self._wildcard, normalize_domain(pattern[2:])
+            else:
+                name = parse_host(pattern)  # type: ignore[assignment]
+                if name is None:
+                    raise ValueError(f"invalid host name {pattern!r}")
+                table = self._exact
+            if name in table:
+                raise ValueError(f"host {pattern!r} is given twice")
+            table[name] = app
+        if default_app is not None and not callable(default_app):
+            raise TypeError(f"default_app must be a WSGI app, not {default_app!r}")
+        self.default_app: WSGIApplication = default_app or NotFound()
+        self._memo: HostMemo[WSGIApplication] = HostMemo(self._resolve)
+
+    def _resolve(self, raw: str) -> WSGIApplication:
+        host = parse_host(raw)
+        if host is None:
+            return _MALFORMED
+        app = self._exact.get(host)
+        if app is None:
+            _label, dot, parent = host.partition(".")
+            app = self._wildcard.get(parent) if dot else None
+        return self.default_app if app is None else app
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> ResponseBody:
+        return self._memo(request_host(environ))(environ, start_response)

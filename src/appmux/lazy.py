@@ -1,0 +1,201 @@
+"""Lazy dispatchers: one app per tenant key, created on first request.
+
+:class:`LazyDispatcher` is the general form: a key function picks the tenant
+from the environ, ``create_app(key)`` builds its app once, and an
+:class:`~appmux.pool.InstancePool` keeps it. :class:`SubdomainDispatcher` and
+:class:`PathDispatcher` are the two configurations Flask's "Application
+Dispatching" page describes, with the same constructor arguments::
+
+    from appmux import SubdomainDispatcher
+    application = SubdomainDispatcher("example.com", make_app)
+
+A request whose key has no app (``create_app`` returned ``None``) goes to
+``default_app``, or gets a 404. While a factory is failing, its key's requests
+get ``503 Service Unavailable`` with ``Retry-After``; other keys are unaffected.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+
+from werkzeug.exceptions import HTTPException, NotFound, ServiceUnavailable
+
+from .keys import KeyFunc, SubdomainKey, is_safe_key, path_segment_key, shift_path_segment
+from .pool import CreationFailed, InstancePool, PoolStats
+from .tenant import Tenant
+from .types import Environ, ResponseBody, StartResponse, WSGIApplication
+
+__all__ = ["AppFactory", "LazyDispatcher", "PathDispatcher", "SubdomainDispatcher"]
+
+AppFactory = Callable[[str], "WSGIApplication | None"]
+
+
+class LazyDispatcher:
+    """Dispatch to per-key apps that ``create_app(key)`` builds on first use.
+
+    :param key_func: maps the environ to a key (see :mod:`appmux.keys`);
+        ``None`` sends the request to ``default_app``.
+    :param create_app: builds the WSGI app for a key, or returns ``None``
+        when the key has no app. Called once per key, never with an unsafe key.
+    :param default_app: answers requests without a key or app; a 404 if ``None``.
+    :param rewrite: adjusts the environ for the tenant's app (e.g. moves the
+        key's path segment to ``SCRIPT_NAME``); called only when an app is found.
+    :param max_instances: at most this many live apps, least recently used
+        evicted first.
+    :param idle_timeout: retire apps unused for this many seconds.
+    :param negative_ttl: seconds a ``None`` from ``create_app`` is remembered.
+    :param failure_backoff: seconds a key is refused after ``create_app`` raised.
+
+    Evicted apps that have a ``close()`` method are closed once every request
+    they are serving has finished, streaming responses included.
+    """
+
+    def __init__(
+        self,
+        key_func: KeyFunc,
+        create_app: AppFactory,
+        *,
+        default_app: WSGIApplication | None = None,
+        rewrite: Callable[[Environ, str], None] | None = None,
+        max_instances: int | None = None,
+        idle_timeout: float | None = None,
+        negative_ttl: float = 5.0,
+        failure_backoff: float = 1.0,
+    ) -> None:
+        if not callable(key_func) or not callable(create_app):
+            raise TypeError("key_func and create_app must be callable")
+        if default_app is not None and not callable(default_app):
+            raise TypeError(f"default_app must be a WSGI app, not {default_app!r}")
+        self.key_func = key_func
+        self.create_app = create_app
+        self.default_app: WSGIApplication = default_app or NotFound()
+        self._rewrite = rewrite
+        self._pool: InstancePool[Tenant] = InstancePool(
+            self._create_tenant,
+            max_instances=max_instances,
+            idle_timeout=idle_timeout,
+            negative_ttl=negative_ttl,
+            failure_backoff=failure_backoff,
+            accept_key=is_safe_key,
+            on_retire=lambda _key, tenant: tenant.retire(),
+        )
+
+    def _create_tenant(self, key: str) -> Tenant | None:
+        app = self.create_app(key)
+        if app is None:
+            return None
+        if not callable(app):
+            raise TypeError(
+                f"create_app({key!r}) returned {app!r} ({type(app).__name__}),"
+                " which is not a WSGI application"
+            )
+        return Tenant(key, app)
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> ResponseBody:
+        try:
+            key = self.key_func(environ)
+        except HTTPException as error:
+            return error(environ, start_response)
+        if key is None:
+            return self.default_app(environ, start_response)
+        while True:
+            try:
+                tenant = self._pool.get(key)
+            except CreationFailed as failure:
+                unavailable = ServiceUnavailable(
+                    "The application for this site could not be started.",
+                    retry_after=max(1, math.ceil(failure.retry_after)),
+                )
+                return unavailable(environ, start_response)
+            if tenant is None:
+                return self.default_app(environ, start_response)
+            if tenant.close is None or tenant.enter():
+                break
+            # Retired between lookup and enter: the next lookup finds or makes
+            # its successor.
+        if self._rewrite is not None:
+            self._rewrite(environ, key)
+        if tenant.close is None:
+            return tenant.app(environ, start_response)
+        return tenant.serve(environ, start_response)
+
+    # -- introspection and control ----------------------------------------
+
+    def keys(self) -> list[str]:
+        """Keys with a live app, least recently used first."""
+        return self._pool.keys()
+
+    @property
+    def instances(self) -> Mapping[str, WSGIApplication]:
+        """A read-only snapshot of the live apps by key (the snippets' ``instances``)."""
+        return MappingProxyType({key: tenant.app for key, tenant in self._pool.items()})
+
+    def stats(self) -> PoolStats:
+        """Counters: live, negative, hits, misses, creations, failures, evictions."""
+        return self._pool.stats()
+
+    def invalidate(self, key: str) -> bool:
+        """Forget ``key``'s app or negative entry; the next request recreates it."""
+        return self._pool.invalidate(key)
+
+    def clear(self) -> None:
+        """Forget every key; evicted apps are closed once idle."""
+        self._pool.clear()
+
+    def prune(self) -> int:
+        """Retire apps idle longer than ``idle_timeout``; returns how many."""
+        return self._pool.prune()
+
+
+class SubdomainDispatcher(LazyDispatcher):
+    """One app per subdomain of ``domain``, as in Flask's documentation.
+
+    ``create_app(subdomain)`` is called on the first request for a subdomain:
+    ``foo.example.com`` gives ``"foo"``, ``a.b.example.com`` gives ``"a.b"``
+    and ``example.com`` itself gives ``""``. Hosts are lower-cased, the port
+    and one trailing dot are dropped, and a host that is malformed or not under
+    ``domain`` on a label boundary gets ``400 Bad Request``. When
+    ``create_app`` returns ``None`` the request gets a 404.
+    """
+
+    def __init__(
+        self,
+        domain: str,
+        create_app: AppFactory,
+        *,
+        max_instances: int | None = None,
+        idle_timeout: float | None = None,
+    ) -> None:
+        key = SubdomainKey(domain)
+        self.domain = key.domain
+        super().__init__(key, create_app, max_instances=max_instances, idle_timeout=idle_timeout)
+
+
+class PathDispatcher(LazyDispatcher):
+    """One app per first path segment, falling back to ``default_app``.
+
+    For ``/foo/bar``, ``create_app("foo")`` builds the app, which then sees
+    ``SCRIPT_NAME`` ending in ``/foo`` and ``PATH_INFO`` ``/bar``. When
+    ``create_app`` returns ``None`` (remembered for a few seconds), or the path
+    has no usable first segment (``/``, ``//x``, ``/../x``), the request goes to
+    ``default_app`` with the environ untouched.
+    """
+
+    def __init__(
+        self,
+        default_app: WSGIApplication,
+        create_app: AppFactory,
+        *,
+        max_instances: int | None = None,
+        idle_timeout: float | None = None,
+    ) -> None:
+        super().__init__(
+            path_segment_key,
+            create_app,
+            default_app=default_app,
+            rewrite=shift_path_segment,
+            max_instances=max_instances,
+            idle_timeout=idle_timeout,
+        )

@@ -1,0 +1,318 @@
+"""A bounded, single-flight pool of lazily created instances, keyed by string.
+
+:class:`InstancePool` is pure logic (no WSGI): the lazy dispatchers keep one
+app per tenant in it. What it guarantees:
+
+* A hit is a lock-free dict lookup (plus an ``OrderedDict.move_to_end`` when
+  ``max_instances`` is set, and a clock read when ``idle_timeout`` is set).
+* Creation is single-flight per key: concurrent first requests for one key run
+  the factory once and all receive its result. The pool's lock is never held
+  while a factory runs, so a slow key never delays another key.
+* A factory that raises is logged to the ``appmux`` logger; the key is then
+  refused with :class:`CreationFailed` for ``failure_backoff`` seconds before
+  the next attempt. Nothing is cached as a success.
+* ``None`` from the factory (no such tenant) is cached as a negative entry for
+  ``negative_ttl`` seconds, at most ``max_negative`` of them.
+* ``max_instances`` bounds live instances, least recently used leaving first;
+  ``idle_timeout`` retires instances unused for that many seconds. Retired
+  values are handed to ``on_retire`` (outside the lock).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+__all__ = ["CreationFailed", "InstancePool", "PoolStats"]
+
+T = TypeVar("T")
+
+logger = logging.getLogger("appmux")
+
+
+class CreationFailed(Exception):
+    """The factory failed for ``key``; try again in ``retry_after`` seconds."""
+
+    def __init__(self, key: str, retry_after: float) -> None:
+        super().__init__(f"creating the instance for {key!r} failed")
+        self.key = key
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """A snapshot of a pool's counters.
+
+    ``hits`` counts lookups answered from the cache (live or negative); it is
+    updated without a lock, so under heavy concurrency it may undercount
+    slightly. The other counters are exact.
+    """
+
+    live: int
+    negative: int
+    hits: int
+    misses: int
+    creations: int
+    creation_failures: int
+    evictions: int
+
+
+class _Entry(Generic[T]):
+    __slots__ = ("value", "last_used")
+
+    def __init__(self, value: T, now: float) -> None:
+        self.value = value
+        self.last_used = now
+
+
+class _Creation(Generic[T]):
+    """One in-flight factory call that concurrent requests wait on."""
+
+    __slots__ = ("done", "value", "failed")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: T | None = None
+        self.failed = False
+
+
+class InstancePool(Generic[T]):
+    """Lazily created values per key, bounded in number and age.
+
+    ``factory(key)`` returns the value for a key, or ``None`` when the key has
+    no value (cached negatively). ``accept_key(key)``, when given, is checked
+    before a key is created or stored; a refused key is answered ``None`` and
+    never reaches the factory.
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[str], T | None],
+        *,
+        max_instances: int | None = None,
+        idle_timeout: float | None = None,
+        negative_ttl: float = 5.0,
+        max_negative: int = 1024,
+        failure_backoff: float = 1.0,
+        accept_key: Callable[[str], bool] | None = None,
+        on_retire: Callable[[str, T], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_instances is not None and (not isinstance(max_instances, int) or max_instances < 1):
+            raise ValueError(f"max_instances must be a positive int, not {max_instances!r}")
+        if idle_timeout is not None and not idle_timeout > 0:
+            raise ValueError(f"idle_timeout must be positive, not {idle_timeout!r}")
+        if negative_ttl < 0 or max_negative < 0 or failure_backoff < 0:
+            raise ValueError("negative_ttl, max_negative and failure_backoff must be >= 0")
+        self._factory = factory
+        self._max_instances = max_instances
+        self._idle_timeout = idle_timeout
+        self._negative_ttl = negative_ttl
+        self._max_negative = max_negative
+        self._failure_backoff = failure_backoff
+        self._accept_key = accept_key
+        self._on_retire = on_retire
+        self._clock = clock
+
+        self._lock = threading.Lock()
+        self._live: OrderedDict[str, _Entry[T]] = OrderedDict()
+        self._negative: OrderedDict[str, float] = OrderedDict()  # key -> expiry
+        self._failed: OrderedDict[str, float] = OrderedDict()  # key -> retry time
+        self._creating: dict[str, _Creation[T]] = {}
+        self._next_sweep = clock() + idle_timeout if idle_timeout else math.inf
+
+        self._hits = 0
+        self._misses = 0
+        self._creations = 0
+        self._creation_failures = 0
+        self._evictions = 0
+
+    # -- the hot path ------------------------------------------------------
+
+    def get(self, key: str) -> T | None:
+        """The value for ``key``, creating it on first use.
+
+        Returns ``None`` for a key without a value. Raises
+        :class:`CreationFailed` while the key is backing off after a failure.
+        """
+        entry = self._live.get(key)
+        if entry is not None:
+            self._hits += 1
+            if self._max_instances is not None:
+                try:
+                    self._live.move_to_end(key)
+                except KeyError:  # evicted by another thread just now
+                    pass
+            if self._idle_timeout is not None:
+                now = self._clock()
+                entry.last_used = now
+                if now >= self._next_sweep:
+                    self.prune()
+            return entry.value
+        return self._get_slow(key)
+
+    # -- the slow path -----------------------------------------------------
+
+    def _get_slow(self, key: str) -> T | None:
+        now = self._clock()
+        if now >= self._next_sweep:
+            self.prune()
+        expiry = self._negative.get(key)
+        if expiry is not None and expiry > now:
+            self._hits += 1
+            return None
+        if self._accept_key is not None and not self._accept_key(key):
+            return None
+        with self._lock:
+            entry = self._live.get(key)
+            if entry is not None:  # created while we were getting here
+                self._hits += 1
+                return entry.value
+            self._misses += 1
+            retry_at = self._failed.get(key)
+            if retry_at is not None:
+                if retry_at > now:
+                    raise CreationFailed(key, retry_at - now)
+                del self._failed[key]
+            creation = self._creating.get(key)
+            owner = creation is None
+            if creation is None:
+                creation = self._creating[key] = _Creation()
+        if owner:
+            self._create(key, creation)
+        else:
+            creation.done.wait()
+        if creation.failed:
+            raise CreationFailed(key, self._failure_backoff)
+        return creation.value
+
+    def _create(self, key: str, creation: _Creation[T]) -> None:
+        try:
+            value = self._factory(key)
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                logger.exception("creating the instance for %r failed", key)
+            with self._lock:
+                self._creation_failures += 1
+                self._failed[key] = self._clock() + self._failure_backoff
+                self._trim(self._failed, self._max_negative)
+                del self._creating[key]
+            creation.failed = True
+            creation.done.set()
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt and the like, after waking the waiters
+            return
+        retired: list[tuple[str, T]] = []
+        with self._lock:
+            del self._creating[key]
+            now = self._clock()
+            if value is None:
+                if self._negative_ttl > 0 and self._max_negative > 0:
+                    self._negative[key] = now + self._negative_ttl
+                    self._negative.move_to_end(key)
+                    self._trim(self._negative, self._max_negative)
+            else:
+                self._creations += 1
+                self._negative.pop(key, None)
+                self._live[key] = _Entry(value, now)
+                if self._max_instances is not None:
+                    while len(self._live) > self._max_instances:
+                        old_key, old = self._live.popitem(last=False)
+                        self._evictions += 1
+                        retired.append((old_key, old.value))
+        creation.value = value
+        creation.done.set()
+        self._retire(retired)
+
+    @staticmethod
+    def _trim(table: OrderedDict[str, float], limit: int) -> None:
+        while len(table) > limit:
+            table.popitem(last=False)
+
+    def _retire(self, retired: list[tuple[str, T]]) -> None:
+        if self._on_retire is None:
+            return
+        for key, value in retired:
+            try:
+                self._on_retire(key, value)
+            except Exception:
+                logger.exception("retiring the instance for %r failed", key)
+
+    # -- control and introspection ----------------------------------------
+
+    def prune(self) -> int:
+        """Retire instances idle for ``idle_timeout`` or longer; return how many.
+
+        Runs by itself during lookups about every ``idle_timeout / 2`` seconds;
+        call it from a timer to retire instances when no requests arrive.
+        """
+        if self._idle_timeout is None:
+            return 0
+        if not self._lock.acquire(blocking=False):
+            return 0  # another thread is busy with the pool; prune next time
+        try:
+            now = self._clock()
+            self._next_sweep = now + self._idle_timeout / 2
+            cutoff = now - self._idle_timeout
+            # list() copies in one step: lock-free hits may reorder _live.
+            stale = [k for k, e in list(self._live.items()) if e.last_used <= cutoff]
+            retired = [(k, self._live.pop(k).value) for k in stale]
+            self._evictions += len(retired)
+            expired = [k for k, t in self._negative.items() if t <= now]
+            for k in expired:
+                del self._negative[k]
+        finally:
+            self._lock.release()
+        self._retire(retired)
+        return len(retired)
+
+    def invalidate(self, key: str) -> bool:
+        """Forget ``key`` (live, negative or failed); True if anything was held."""
+        with self._lock:
+            entry = self._live.pop(key, None)
+            negative = self._negative.pop(key, None)
+            failed = self._failed.pop(key, None)
+        if entry is not None:
+            self._retire([(key, entry.value)])
+        return entry is not None or negative is not None or failed is not None
+
+    def clear(self) -> None:
+        """Forget every key; live values are retired."""
+        with self._lock:
+            retired = [(k, e.value) for k, e in list(self._live.items())]
+            self._live.clear()
+            self._negative.clear()
+            self._failed.clear()
+        self._retire(retired)
+
+    def keys(self) -> list[str]:
+        """The keys with a live value, least recently used first."""
+        return list(self._live)
+
+    def items(self) -> list[tuple[str, T]]:
+        """``(key, value)`` for every live value, least recently used first."""
+        return [(key, entry.value) for key, entry in list(self._live.items())]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._live
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def stats(self) -> PoolStats:
+        """A snapshot of the counters."""
+        return PoolStats(
+            live=len(self._live),
+            negative=len(self._negative),
+            hits=self._hits,
+            misses=self._misses,
+            creations=self._creations,
+            creation_failures=self._creation_failures,
+            evictions=self._evictions,
+        )
