@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wsgi_helpers import RecordingFactory, call, echo_app, make_environ, call_environ
+from wsgi_helpers import RecordingFactory, call, call_environ, echo_app, make_environ
 
 from appmux import PathDispatcher, SubdomainDispatcher
 
