@@ -3,8 +3,13 @@
 A key function takes the WSGI environ and returns the tenant key, ``None`` when
 the request has no key (it goes to the fallback app), or raises a
 :class:`werkzeug.exceptions.HTTPException` (such as ``BadRequest``) to answer
-the request itself. Keys must be safe to hand to a factory; see
-:func:`is_safe_key`.
+the request itself. Dispatchers hand a key to a factory only if it passes
+:func:`is_safe_key`; key functions need not check that per request.
+
+A key function whose result depends on one environ value only (when that value
+is present) may say so in a ``route_field`` attribute (``SubdomainKey`` has
+``route_field = "HTTP_HOST"``): an unbounded :class:`~appmux.LazyDispatcher`
+then answers repeat requests with one dict lookup on that raw value.
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ class SubdomainKey:
 
     __slots__ = ("domain", "_memo")
 
+    route_field = "HTTP_HOST"
+
     def __init__(self, domain: str) -> None:
         self.domain = normalize_domain(domain)
         self._memo: HostMemo[object] = HostMemo(self._resolve)
@@ -85,18 +92,17 @@ class SubdomainKey:
 def path_segment_key(environ: Environ) -> str | None:
     """The first segment of ``PATH_INFO``, or ``None`` if it cannot be a key.
 
-    ``""``, ``"/"``, a missing ``PATH_INFO``, an empty first segment (``//x``),
-    ``"."``, ``".."`` and any segment that is not :func:`is_safe_key` give
-    ``None``. Case is kept: paths are case-sensitive.
+    ``""``, ``"/"``, a missing ``PATH_INFO`` and an empty first segment
+    (``//x``) give ``None``. Case is kept: paths are case-sensitive. Segments
+    such as ``".."`` are returned; dispatchers refuse them with
+    :func:`is_safe_key` before any factory sees them, off the hot path.
     """
     path: str = environ.get("PATH_INFO", "")
-    if not path.startswith("/"):
+    if path[:1] != "/":
         return None
     end = path.find("/", 1)
     segment = path[1:] if end < 0 else path[1:end]
-    if not segment or not is_safe_key(segment):
-        return None
-    return segment
+    return segment or None
 
 
 def shift_path_segment(environ: Environ, key: str) -> None:
@@ -127,6 +133,7 @@ def header_key(name: str, *, lower: bool = True) -> KeyFunc:
         return value.lower() if lower else value
 
     key_from_header.__name__ = f"header_key({name!r})"
+    key_from_header.route_field = environ_key  # type: ignore[attr-defined]
     return key_from_header
 
 

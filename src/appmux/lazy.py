@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from types import MappingProxyType
 
 from werkzeug.exceptions import HTTPException, NotFound, ServiceUnavailable
@@ -81,6 +82,16 @@ class LazyDispatcher:
             accept_key=is_safe_key,
             on_retire=lambda _key, tenant: tenant.retire(),
         )
+        # The route memo maps the raw environ value a key function depends on
+        # (its ``route_field``, e.g. ``HTTP_HOST``) straight to the tenant, so a
+        # hit is one dict lookup before any parsing. It is only sound when hits
+        # need no bookkeeping (an unbounded pool) and the environ no rewrite.
+        field = getattr(key_func, "route_field", None)
+        memoizable = rewrite is None and max_instances is None and idle_timeout is None
+        self._route_field: str | None = field if memoizable else None
+        self._routes: dict[str, Tenant] = {}
+        self._route_hits = 0
+        self._lookup = self._pool.get
 
     def _create_tenant(self, key: str) -> Tenant | None:
         app = self.create_app(key)
@@ -94,32 +105,75 @@ class LazyDispatcher:
         return Tenant(key, app)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> ResponseBody:
+        field = self._route_field
+        if field is not None:
+            tenant = self._routes.get(environ.get(field))  # type: ignore[arg-type]
+            if tenant is not None and not tenant.retired:
+                self._route_hits += 1
+                return tenant.app(environ, start_response)
         try:
             key = self.key_func(environ)
         except HTTPException as error:
             return error(environ, start_response)
         if key is None:
             return self.default_app(environ, start_response)
-        while True:
-            try:
-                tenant = self._pool.get(key)
-            except CreationFailed as failure:
-                unavailable = ServiceUnavailable(
-                    "The application for this site could not be started.",
-                    retry_after=max(1, math.ceil(failure.retry_after)),
-                )
-                return unavailable(environ, start_response)
-            if tenant is None:
-                return self.default_app(environ, start_response)
-            if tenant.close is None or tenant.enter():
-                break
-            # Retired between lookup and enter: the next lookup finds or makes
-            # its successor.
+        try:
+            tenant = self._lookup(key)
+        except CreationFailed as failure:
+            return self._unavailable(failure, environ, start_response)
+        if tenant is None:
+            return self.default_app(environ, start_response)
+        if tenant.close is not None:
+            return self._serve_tracked(key, tenant, environ, start_response)
         if self._rewrite is not None:
             self._rewrite(environ, key)
-        if tenant.close is None:
-            return tenant.app(environ, start_response)
+        elif field is not None:
+            self._remember_route(environ.get(field), tenant)
+        return tenant.app(environ, start_response)
+
+    def _serve_tracked(
+        self, key: str, tenant: Tenant, environ: Environ, start_response: StartResponse
+    ) -> ResponseBody:
+        """Serve through an app with ``close()``, counting the request in flight."""
+        while not tenant.enter():
+            # Retired between lookup and enter: the pool finds or makes its successor.
+            try:
+                successor = self._lookup(key)
+            except CreationFailed as failure:
+                return self._unavailable(failure, environ, start_response)
+            if successor is None:
+                return self.default_app(environ, start_response)
+            tenant = successor
+        if self._rewrite is not None:
+            self._rewrite(environ, key)
         return tenant.serve(environ, start_response)
+
+    @staticmethod
+    def _unavailable(
+        failure: CreationFailed, environ: Environ, start_response: StartResponse
+    ) -> ResponseBody:
+        unavailable = ServiceUnavailable(
+            "The application for this site could not be started.",
+            retry_after=max(1, math.ceil(failure.retry_after)),
+        )
+        return unavailable(environ, start_response)
+
+    def _remember_route(self, raw: object, tenant: Tenant) -> None:
+        if not isinstance(raw, str):
+            return
+        routes = self._routes
+        # Bounded: many raw spellings (case, ports) may name one tenant.
+        if len(routes) >= max(4096, 2 * len(self._pool)):
+            routes.clear()
+        routes[raw] = tenant
+
+    def _forget_routes(self, key: str | None = None) -> None:
+        if key is None:
+            self._routes.clear()
+        else:
+            stale = [raw for raw, tenant in list(self._routes.items()) if tenant.key == key]
+            for raw in stale:
+                self._routes.pop(raw, None)
 
     # -- introspection and control ----------------------------------------
 
@@ -134,15 +188,19 @@ class LazyDispatcher:
 
     def stats(self) -> PoolStats:
         """Counters: live, negative, hits, misses, creations, failures, evictions."""
-        return self._pool.stats()
+        stats = self._pool.stats()
+        return replace(stats, hits=stats.hits + self._route_hits)
 
     def invalidate(self, key: str) -> bool:
         """Forget ``key``'s app or negative entry; the next request recreates it."""
-        return self._pool.invalidate(key)
+        found = self._pool.invalidate(key)
+        self._forget_routes(key)
+        return found
 
     def clear(self) -> None:
         """Forget every key; evicted apps are closed once idle."""
         self._pool.clear()
+        self._forget_routes()
 
     def prune(self) -> int:
         """Retire apps idle longer than ``idle_timeout``; returns how many."""

@@ -119,6 +119,7 @@ class InstancePool(Generic[T]):
         self._accept_key = accept_key
         self._on_retire = on_retire
         self._clock = clock
+        self._track_use = max_instances is not None or idle_timeout is not None
 
         self._lock = threading.Lock()
         self._live: OrderedDict[str, _Entry[T]] = OrderedDict()
@@ -144,6 +145,8 @@ class InstancePool(Generic[T]):
         entry = self._live.get(key)
         if entry is not None:
             self._hits += 1
+            if not self._track_use:
+                return entry.value
             if self._max_instances is not None:
                 try:
                     self._live.move_to_end(key)

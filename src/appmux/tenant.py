@@ -22,7 +22,7 @@ logger = logging.getLogger("appmux")
 class Tenant:
     """A WSGI app created for one key, closed safely after eviction."""
 
-    __slots__ = ("key", "app", "close", "_lock", "_active", "_retired")
+    __slots__ = ("key", "app", "close", "retired", "_lock", "_active")
 
     def __init__(self, key: str, app: WSGIApplication) -> None:
         close = getattr(app, "close", None)
@@ -30,14 +30,15 @@ class Tenant:
         self.app = app
         #: The app's ``close`` method, or ``None`` when there is nothing to close.
         self.close: Callable[[], object] | None = close if callable(close) else None
+        #: True once evicted: the tenant serves no new requests.
+        self.retired = False
         self._lock = threading.Lock()
         self._active = 0
-        self._retired = False
 
     def enter(self) -> bool:
         """Count one more request in flight; False once the tenant is retired."""
         with self._lock:
-            if self._retired:
+            if self.retired:
                 return False
             self._active += 1
             return True
@@ -46,16 +47,16 @@ class Tenant:
         """Count one request finished; close the app if it was the last one."""
         with self._lock:
             self._active -= 1
-            close_now = self._retired and self._active == 0
+            close_now = self.retired and self._active == 0
         if close_now:
             self._close()
 
     def retire(self) -> None:
         """Take the tenant out of service; close the app once it is idle."""
         with self._lock:
-            if self._retired:
+            if self.retired:
                 return
-            self._retired = True
+            self.retired = True
             close_now = self._active == 0
         if close_now:
             self._close()
