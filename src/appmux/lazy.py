@@ -215,7 +215,8 @@ class SubdomainDispatcher(LazyDispatcher):
     and ``example.com`` itself gives ``""``. Hosts are lower-cased, the port
     and one trailing dot are dropped, and a host that is malformed or not under
     ``domain`` on a label boundary gets ``400 Bad Request``. When
-    ``create_app`` returns ``None`` the request gets a 404.
+    ``create_app`` returns ``None`` the request goes to ``default_app``, or
+    gets a 404. The keyword options are :class:`LazyDispatcher`'s.
     """
 
     def __init__(
@@ -225,10 +226,21 @@ class SubdomainDispatcher(LazyDispatcher):
         *,
         max_instances: int | None = None,
         idle_timeout: float | None = None,
+        default_app: WSGIApplication | None = None,
+        negative_ttl: float = 5.0,
+        failure_backoff: float = 1.0,
     ) -> None:
         key = SubdomainKey(domain)
         self.domain = key.domain
-        super().__init__(key, create_app, max_instances=max_instances, idle_timeout=idle_timeout)
+        super().__init__(
+            key,
+            create_app,
+            default_app=default_app,
+            max_instances=max_instances,
+            idle_timeout=idle_timeout,
+            negative_ttl=negative_ttl,
+            failure_backoff=failure_backoff,
+        )
 
 
 class PathDispatcher(LazyDispatcher):
@@ -248,6 +260,8 @@ class PathDispatcher(LazyDispatcher):
         *,
         max_instances: int | None = None,
         idle_timeout: float | None = None,
+        negative_ttl: float = 5.0,
+        failure_backoff: float = 1.0,
     ) -> None:
         super().__init__(
             path_segment_key,
@@ -256,4 +270,6 @@ class PathDispatcher(LazyDispatcher):
             rewrite=shift_path_segment,
             max_instances=max_instances,
             idle_timeout=idle_timeout,
+            negative_ttl=negative_ttl,
+            failure_backoff=failure_backoff,
         )

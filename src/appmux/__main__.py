@@ -1,0 +1,5 @@
+"""``python -m appmux``: the command line."""
+
+from appmux.cli import main
+
+main()

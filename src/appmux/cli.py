@@ -1,0 +1,211 @@
+"""The ``appmux`` command: serve a composed site, and explain its routing.
+
+::
+
+    appmux serve                     # appmux.toml here, on gunicorn (or waitress)
+    appmux serve --dev               # werkzeug's reloader and debugger, loopback only
+    appmux routes                    # the routing table
+    appmux check                     # import every app and factory, report problems
+    appmux resolve http://acme.localhost:8000/about
+
+Problems in the config file are one line naming the file and the key, with
+exit status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from .config import ConfigError, SiteConfig, find_config, load_config
+from .servers import default_server, parse_bind, run_dev, run_gunicorn, run_waitress
+from .site import build_site, check_site, resolve_url, route_rows
+
+CONFIG_HELP = "CONFIG defaults to ./appmux.toml, then ./pyproject.toml with [tool.appmux]."
+
+
+def _fail(message: str, status: int = 2) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(status)
+
+
+def _load(config: str | None) -> SiteConfig:
+    if config is None:
+        found = find_config(Path.cwd())
+        if found is None:
+            _fail(f"no appmux.toml, nor a pyproject.toml with [tool.appmux], in {Path.cwd()}")
+        config = str(found)
+    try:
+        return load_config(config)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+config_argument = click.argument(
+    "config", required=False, type=click.Path(dir_okay=False, path_type=str)
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="appmux")
+def cli() -> None:
+    """Serve many WSGI apps (Flask, Django, any WSGI) from one config file."""
+
+
+@cli.command(epilog=CONFIG_HELP)
+@config_argument
+@click.option(
+    "--bind",
+    "-b",
+    metavar="HOST:PORT",
+    help="Where to listen [default: 127.0.0.1:8000, --dev: 127.0.0.1:5000].",
+)
+@click.option(
+    "--workers", "-w", type=click.IntRange(min=1), help="Worker processes (gunicorn) [default: 1]."
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help="Threads per worker [default: 1 gunicorn, 4 waitress].",
+)
+@click.option(
+    "--server",
+    type=click.Choice(["gunicorn", "waitress"]),
+    help="Production server [default: gunicorn where it runs, else waitress].",
+)
+@click.option(
+    "--dev", is_flag=True, help="Werkzeug's dev server with reloader and interactive debugger."
+)
+@click.option(
+    "--allow-remote-dev",
+    is_flag=True,
+    help="Let --dev bind beyond loopback (the debugger runs code!).",
+)
+def serve(
+    config: str | None,
+    bind: str | None,
+    workers: int | None,
+    threads: int | None,
+    server: str | None,
+    dev: bool,
+    allow_remote_dev: bool,
+) -> None:
+    """Serve the site described by CONFIG.
+
+    \b
+    Examples:
+      appmux serve                          # ./appmux.toml on 127.0.0.1:8000
+      appmux serve site.toml -b 0.0.0.0:8000 -w 4 --threads 8
+      appmux serve --server waitress
+      appmux serve --dev                    # reloads on code and config changes
+
+    [server] in the config gives defaults for --bind, --workers, --threads and
+    --server. SIGTERM or SIGINT stops the server after in-flight requests finish.
+    """
+    site = _load(config)
+    settings = site.server
+    try:
+        where = parse_bind(bind or settings.bind or ("127.0.0.1:5000" if dev else "127.0.0.1:8000"))
+    except ValueError as exc:
+        _fail(f"--bind: {exc}" if bind else f"{site.path}: server.bind: {exc}")
+    if dev:
+        if not where.is_loopback:
+            if not allow_remote_dev:
+                _fail(
+                    f"--dev runs werkzeug's interactive debugger, which executes code: refusing "
+                    f"to bind {where} beyond loopback (add --allow-remote-dev if you mean it)"
+                )
+            click.echo(f"WARNING: the debugger is reachable from the network on {where}", err=True)
+        try:  # fail before the reloader starts if the site does not build
+            build_site(site)
+        except ConfigError as exc:
+            _fail(str(exc))
+        sys.exit(run_dev(lambda: build_site(site), where, [site.path]))
+    try:
+        app = build_site(site)
+    except ConfigError as exc:
+        _fail(str(exc))
+    chosen = server or settings.server or default_server()
+    n_threads = threads or settings.threads
+    click.echo(f"appmux: serving {site.path} with {chosen} on http://{where}/", err=True)
+    if chosen == "gunicorn":
+        status = run_gunicorn(app, where, workers or settings.workers or 1, n_threads or 1)
+    else:
+        if (workers or settings.workers or 1) > 1:
+            click.echo("appmux: waitress runs one process; workers is ignored", err=True)
+        status = run_waitress(app, where, n_threads or 4)
+    sys.exit(status)
+
+
+@cli.command(epilog=CONFIG_HELP)
+@config_argument
+def routes(config: str | None) -> None:
+    """Print the routing table: host, prefix, target, kind and pool options.
+
+    \b
+    Example:
+      appmux routes examples/appmux.toml
+    """
+    rows = route_rows(_load(config))
+    header = ("HOST", "PREFIX", "TARGET", "KIND", "OPTIONS")
+    table = [header] + [(r.host, r.prefix, r.target, r.kind, r.options) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+@cli.command(epilog=CONFIG_HELP)
+@config_argument
+def check(config: str | None) -> None:
+    """Import every app and factory; report every problem (exit 0 when all is well).
+
+    \b
+    Example:
+      appmux check && appmux serve
+    """
+    site = _load(config)
+    problems = check_site(site)
+    for problem in problems:
+        click.echo(f"Error: {problem}", err=True)
+    if problems:
+        sys.exit(2)
+    click.echo(f"{site.path}: OK ({len(route_rows(site))} routes)")
+
+
+@cli.command(epilog=CONFIG_HELP)
+@click.argument("url")
+@config_argument
+def resolve(url: str, config: str | None) -> None:
+    """Show which app URL reaches, with its SCRIPT_NAME, PATH_INFO and tenant key.
+
+    No app runs: the site is built with probes in place of the apps. Exit
+    status 1 when no app is reached (the dispatchers answer 400 or 404).
+
+    \b
+    Examples:
+      appmux resolve http://localhost:8000/backend/users
+      appmux resolve http://acme.localhost:8000/about examples/appmux.toml
+    """
+    site = _load(config)
+    try:
+        found = resolve_url(site, url)
+    except ValueError as exc:
+        _fail(str(exc))
+    if found.target is None:
+        click.echo(f"no app: the dispatchers answer {found.status}")
+        sys.exit(1)
+    click.echo(f"target:      {found.target}")
+    click.echo(f"kind:        {found.kind}")
+    click.echo(f"SCRIPT_NAME: {found.script_name!r}")
+    click.echo(f"PATH_INFO:   {found.path_info!r}")
+    click.echo(f"tenant key:  {'-' if found.tenant_key is None else repr(found.tenant_key)}")
+
+
+def main() -> None:
+    """Entry point of the ``appmux`` console script."""
+    cli()

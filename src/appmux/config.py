@@ -1,0 +1,374 @@
+"""The site configuration: ``appmux.toml`` or ``[tool.appmux]`` in ``pyproject.toml``.
+
+The file describes a routing tree. Each node is an app reference string, or a
+table with ``app``, ``mounts`` or ``tenants`` (one of them) and optionally
+``hosts``, whose entries claim their hosts before the rest is consulted::
+
+    [proxy]                       # werkzeug ProxyFix, applied outermost
+    x_for = 1
+    x_proto = 1
+    x_host = 1
+
+    [server]                      # defaults for `appmux serve`
+    bind = "0.0.0.0:8000"
+    workers = 2
+
+    [mounts]                      # prefix dispatch; "/" is the root app
+    "/" = "frontend_app:application"
+    "/backend" = "backend_app:application"
+
+    [hosts."api.example.com"]     # exact host; "*.example.com" is a wildcard
+    app = "api:create_app('prod')"
+
+    [hosts."*.example.com".tenants]
+    by = "subdomain"              # or "path", or "header" (with header = "X-Tenant")
+    domain = "example.com"
+    factory = "tenants:make_app"  # make_app(key) -> WSGI app, or None
+    default = "tenants:not_found" # optional: requests without a tenant app
+    max_instances = 1000
+    idle_timeout = 600
+
+Parsing checks the file's structure only; importing the references is
+:mod:`appmux.site`'s job. Every problem is a :class:`ConfigError` naming the
+file and the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from .hosts import normalize_domain, parse_host
+from .prefixes import normalize_prefix
+from .refs import BadReference, parse_reference
+
+__all__ = [
+    "AppNode",
+    "ConfigError",
+    "HostsNode",
+    "MountsNode",
+    "Node",
+    "ServerSettings",
+    "SiteConfig",
+    "TenantsNode",
+    "find_config",
+    "load_config",
+    "parse_config",
+]
+
+PROXY_KEYS = ("x_for", "x_proto", "x_host", "x_port", "x_prefix")
+SERVER_KEYS = ("bind", "workers", "threads", "server")
+SERVERS = ("gunicorn", "waitress")
+NODE_KEYS = ("app", "mounts", "tenants", "hosts")
+TENANT_KINDS = ("subdomain", "path", "header")
+TENANT_KEYS = (
+    "by",
+    "factory",
+    "domain",
+    "header",
+    "default",
+    "max_instances",
+    "idle_timeout",
+    "negative_ttl",
+    "failure_backoff",
+)
+
+
+class ConfigError(Exception):
+    """A problem in a config file: ``file: key: what is wrong`` on one line."""
+
+    def __init__(self, file: Path | str, key: str, message: str) -> None:
+        self.file = str(file)
+        self.key = key
+        self.message = message
+        where = f"{self.file}: {key}" if key else self.file
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class AppNode:
+    """A WSGI app given by reference."""
+
+    ref: str
+    key: str
+
+
+@dataclass(frozen=True)
+class MountsNode:
+    """Prefix dispatch; ``root`` answers what no mount matches (404 if None)."""
+
+    root: Node | None
+    mounts: dict[str, Node]
+    key: str
+
+
+@dataclass(frozen=True)
+class HostsNode:
+    """Host dispatch; ``default`` answers other hosts (404 if None)."""
+
+    hosts: dict[str, Node]
+    default: Node | None
+    key: str
+
+
+@dataclass(frozen=True)
+class TenantsNode:
+    """Lazily created per-tenant apps."""
+
+    by: str
+    factory: str
+    key: str
+    domain: str | None = None
+    header: str | None = None
+    default: Node | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+Node = Union[AppNode, MountsNode, HostsNode, TenantsNode]  # noqa: UP007 - runtime alias
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Defaults for ``appmux serve`` from the ``[server]`` table."""
+
+    bind: str | None = None
+    workers: int | None = None
+    threads: int | None = None
+    server: str | None = None
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    """A parsed config file."""
+
+    path: Path
+    root: Node
+    proxy: dict[str, int] | None = None
+    server: ServerSettings = ServerSettings()
+
+    @property
+    def folder(self) -> Path:
+        """The folder references are imported from."""
+        return self.path.parent
+
+
+def find_config(folder: Path) -> Path | None:
+    """``appmux.toml`` in ``folder``, else a ``pyproject.toml`` with ``[tool.appmux]``."""
+    candidate = folder / "appmux.toml"
+    if candidate.is_file():
+        return candidate
+    pyproject = folder / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            return pyproject  # load_config reports the problem precisely
+        if "appmux" in data.get("tool", {}):
+            return pyproject
+    return None
+
+
+def load_config(path: Path | str) -> SiteConfig:
+    """Read and parse a config file; raises :class:`ConfigError`."""
+    path = Path(path).resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, "", "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, "", f"cannot be read: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "", f"invalid TOML: {exc}") from None
+    prefix = ""
+    if path.name == "pyproject.toml":
+        table = data.get("tool", {}).get("appmux")
+        if table is None:
+            raise ConfigError(path, "tool.appmux", "no [tool.appmux] table")
+        data, prefix = table, "tool.appmux"
+    return parse_config(data, path, prefix)
+
+
+def parse_config(data: dict[str, Any], path: Path, prefix: str = "") -> SiteConfig:
+    """Parse the decoded TOML of a config file (``prefix`` is its table's key)."""
+    return _Parser(path).site(data, prefix)
+
+
+def _join(parent: str, key: str) -> str:
+    part = key if key.replace("_", "").replace("-", "").isalnum() else f'"{key}"'
+    return f"{parent}.{part}" if parent else part
+
+
+class _Parser:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(self.path, key, message)
+
+    def table(self, value: Any, key: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.error(key, f"must be a table, not {type(value).__name__}")
+        return value
+
+    def no_unknown_keys(self, table: dict[str, Any], key: str, allowed: tuple[str, ...]) -> None:
+        for name in table:
+            if name not in allowed:
+                raise self.error(
+                    _join(key, name), f"unknown key (expected one of: {', '.join(allowed)})"
+                )
+
+    def site(self, data: dict[str, Any], prefix: str) -> SiteConfig:
+        self.no_unknown_keys(data, prefix, ("proxy", "server", *NODE_KEYS))
+        proxy = self.proxy(data["proxy"], _join(prefix, "proxy")) if "proxy" in data else None
+        server = self.server(data.get("server", {}), _join(prefix, "server"))
+        routing = {k: v for k, v in data.items() if k in NODE_KEYS}
+        if not routing:
+            raise self.error(prefix, "nothing to serve: add [mounts], [hosts], [tenants] or app")
+        return SiteConfig(self.path, self.node(routing, prefix), proxy, server)
+
+    def proxy(self, value: Any, key: str) -> dict[str, int]:
+        table = self.table(value, key)
+        self.no_unknown_keys(table, key, PROXY_KEYS)
+        for name, hops in table.items():
+            if not isinstance(hops, int) or isinstance(hops, bool) or hops < 0:
+                raise self.error(_join(key, name), "must be a whole number of proxies >= 0")
+        return dict(table)
+
+    def server(self, value: Any, key: str) -> ServerSettings:
+        table = self.table(value, key)
+        self.no_unknown_keys(table, key, SERVER_KEYS)
+        for name in ("workers", "threads"):
+            count = table.get(name)
+            if count is not None and (
+                not isinstance(count, int) or isinstance(count, bool) or count < 1
+            ):
+                raise self.error(_join(key, name), "must be a whole number >= 1")
+        if "bind" in table and not isinstance(table["bind"], str):
+            raise self.error(_join(key, "bind"), "must be a string 'HOST:PORT'")
+        if "server" in table and table["server"] not in SERVERS:
+            raise self.error(_join(key, "server"), f"must be one of: {', '.join(SERVERS)}")
+        return ServerSettings(**table)
+
+    def ref(self, value: Any, key: str) -> AppNode:
+        try:
+            parse_reference(value)
+        except BadReference as exc:
+            raise self.error(key, str(exc)) from None
+        return AppNode(value, key)
+
+    def node(self, value: Any, key: str) -> Node:
+        if isinstance(value, str):
+            return self.ref(value, key)
+        table = self.table(value, key)
+        self.no_unknown_keys(table, key, NODE_KEYS)
+        given = [name for name in ("app", "mounts", "tenants") if name in table]
+        if len(given) > 1:
+            raise self.error(key, f"give only one of app, mounts, tenants (got {given})")
+        base: Node | None = None
+        if "app" in table:
+            base = self.ref(table["app"], _join(key, "app"))
+        elif "mounts" in table:
+            base = self.mounts(table["mounts"], _join(key, "mounts"))
+        elif "tenants" in table:
+            base = self.tenants(table["tenants"], _join(key, "tenants"))
+        if "hosts" in table:
+            return self.hosts(table["hosts"], _join(key, "hosts"), base)
+        if base is None:
+            raise self.error(key, "nothing to serve: give app, mounts, tenants or hosts")
+        return base
+
+    def mounts(self, value: Any, key: str) -> MountsNode:
+        table = self.table(value, key)
+        root: Node | None = None
+        mounts: dict[str, Node] = {}
+        seen: dict[str, str] = {}
+        for prefix, child in table.items():
+            child_key = _join(key, prefix)
+            try:
+                normalized = normalize_prefix(prefix)
+            except ValueError as exc:
+                raise self.error(child_key, str(exc)) from None
+            if normalized in seen:
+                raise self.error(
+                    child_key,
+                    f"overlaps mount {seen[normalized]!r}: both are {normalized or '/'!r}",
+                )
+            seen[normalized] = prefix
+            node = self.node(child, child_key)
+            if normalized:
+                mounts[normalized] = node
+            else:
+                root = node
+        if not table:
+            raise self.error(key, "no mounts given")
+        return MountsNode(root, mounts, key)
+
+    def hosts(self, value: Any, key: str, default: Node | None) -> HostsNode:
+        table = self.table(value, key)
+        hosts: dict[str, Node] = {}
+        seen: dict[str, str] = {}
+        for pattern, child in table.items():
+            child_key = _join(key, pattern)
+            try:
+                if pattern.startswith("*."):
+                    normalized = "*." + normalize_domain(pattern[2:])
+                else:
+                    host = parse_host(pattern)
+                    if host is None:
+                        raise ValueError(f"invalid host name {pattern!r}")
+                    normalized = host
+            except ValueError as exc:
+                raise self.error(child_key, str(exc)) from None
+            if normalized in seen:
+                raise self.error(child_key, f"same host as {seen[normalized]!r}")
+            seen[normalized] = pattern
+            hosts[pattern] = self.node(child, child_key)
+        return HostsNode(hosts, default, key)
+
+    def tenants(self, value: Any, key: str) -> TenantsNode:
+        table = self.table(value, key)
+        self.no_unknown_keys(table, key, TENANT_KEYS)
+        by = table.get("by")
+        if by not in TENANT_KINDS:
+            raise self.error(_join(key, "by"), f"must be one of: {', '.join(TENANT_KINDS)}")
+        if "factory" not in table:
+            raise self.error(_join(key, "factory"), "missing: the reference of create_app(key)")
+        factory = self.ref(table["factory"], _join(key, "factory")).ref
+        domain = header = None
+        if by == "subdomain":
+            raw = table.get("domain")
+            try:
+                domain = normalize_domain(raw) if isinstance(raw, str) else None
+            except ValueError as exc:
+                raise self.error(_join(key, "domain"), str(exc)) from None
+            if domain is None:
+                raise self.error(_join(key, "domain"), "required with by = 'subdomain'")
+        elif "domain" in table:
+            raise self.error(_join(key, "domain"), "only goes with by = 'subdomain'")
+        if by == "header":
+            header = table.get("header")
+            if not isinstance(header, str) or not header:
+                raise self.error(_join(key, "header"), "required with by = 'header'")
+        elif "header" in table:
+            raise self.error(_join(key, "header"), "only goes with by = 'header'")
+        default = self.node(table["default"], _join(key, "default")) if "default" in table else None
+        options: dict[str, Any] = {}
+        for name in ("max_instances",):
+            if name in table:
+                count = table[name]
+                if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+                    raise self.error(_join(key, name), "must be a whole number >= 1")
+                options[name] = count
+        for name in ("idle_timeout", "negative_ttl", "failure_backoff"):
+            if name in table:
+                seconds = table[name]
+                if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+                    raise self.error(_join(key, name), "must be a number of seconds")
+                if seconds < 0 or (name == "idle_timeout" and seconds == 0):
+                    raise self.error(_join(key, name), "must be positive")
+                options[name] = seconds
+        return TenantsNode(by, factory, key, domain, header, default, options)

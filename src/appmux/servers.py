@@ -1,0 +1,206 @@
+"""Server adapters for ``appmux serve``: gunicorn, waitress, werkzeug's dev server.
+
+Each runs a WSGI app on a bind address until SIGTERM or SIGINT, then lets
+in-flight requests finish and returns an exit status (0 for a clean stop).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .types import WSGIApplication
+
+__all__ = ["Bind", "default_server", "parse_bind", "run_dev", "run_gunicorn", "run_waitress"]
+
+logger = logging.getLogger("appmux")
+
+#: Seconds that in-flight requests get to finish after SIGTERM or SIGINT.
+GRACEFUL_TIMEOUT = 20
+
+
+@dataclass(frozen=True)
+class Bind:
+    """A ``HOST:PORT`` to listen on."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def is_loopback(self) -> bool:
+        """Whether only this machine can connect."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+def parse_bind(text: str) -> Bind:
+    """Parse ``HOST:PORT``, ``[IPv6]:PORT`` or ``:PORT``; raises ValueError."""
+    host, colon, port = text.rpartition(":")
+    if not colon or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:8000)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"{text!r}: write IPv6 addresses in brackets, e.g. [::1]:8000")
+    return Bind(host or "0.0.0.0", int(port))
+
+
+def default_server() -> str:
+    """gunicorn where it runs (it needs ``fork``), waitress otherwise."""
+    if sys.platform != "win32":
+        try:
+            import gunicorn  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            return "gunicorn"
+    return "waitress"
+
+
+# -- gunicorn ---------------------------------------------------------------------
+
+
+def run_gunicorn(app: WSGIApplication, bind: Bind, workers: int, threads: int) -> int:
+    """Serve ``app`` with gunicorn; SIGINT is graceful like SIGTERM."""
+    from gunicorn.app.base import BaseApplication
+    from gunicorn.arbiter import Arbiter
+
+    class GracefulArbiter(Arbiter):  # type: ignore[misc]
+        # gunicorn stops at once on SIGINT; we let in-flight requests finish.
+        def handle_int(self) -> None:
+            raise StopIteration
+
+    class AppmuxGunicorn(BaseApplication):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.options = {
+                "bind": [str(bind)],
+                "workers": workers,
+                "threads": threads,
+                "worker_class": "gthread" if threads > 1 else "sync",
+                "graceful_timeout": GRACEFUL_TIMEOUT,
+                "accesslog": "-",
+                "errorlog": "-",
+                "proc_name": "appmux",
+            }
+            super().__init__()
+
+        def load_config(self) -> None:
+            for key, value in self.options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> WSGIApplication:
+            return app
+
+        def run(self) -> None:
+            GracefulArbiter(self).run()
+
+    # gunicorn's own error-log format, so appmux lines read like the server's.
+    _log_like("[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s", "%Y-%m-%d %H:%M:%S %z")
+    try:
+        AppmuxGunicorn().run()
+    except SystemExit as exit:
+        return exit.code if isinstance(exit.code, int) else 1
+    except RuntimeError as exc:
+        logger.error("gunicorn failed: %s", exc)
+        return 1
+    return 0
+
+
+# -- waitress ---------------------------------------------------------------------
+
+
+def run_waitress(app: WSGIApplication, bind: Bind, threads: int) -> int:
+    """Serve ``app`` with waitress; on SIGTERM/SIGINT stop accepting and drain."""
+    from waitress.channel import HTTPChannel
+    from waitress.server import create_server
+    from waitress.wasyncore import loop
+
+    _log_like("%(levelname)s:%(name)s:%(message)s", None)
+    try:
+        server = create_server(app, host=bind.host, port=bind.port, threads=threads)
+    except OSError as exc:
+        logger.error("cannot listen on %s: %s", bind, exc)
+        return 1
+    stopping: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        stopping.append(signum)
+        server.pull_trigger()  # wake the event loop
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    server.print_listen("Serving on http://{}:{}")
+    try:
+        while not stopping:
+            loop(timeout=1.0, map=server._map, count=1)
+        logger.info("Shutting down: finishing in-flight requests")
+        server.accepting = False
+        server.socket.close()  # refuse new connections at once
+
+        def busy() -> bool:
+            return any(
+                isinstance(ch, HTTPChannel) and (ch.requests or ch.total_outbufs_len)
+                for ch in list(server._map.values())
+            )
+
+        deadline = time.monotonic() + GRACEFUL_TIMEOUT
+        while busy() and time.monotonic() < deadline:
+            loop(timeout=0.1, map=server._map, count=1)
+    finally:
+        server.task_dispatcher.shutdown()
+        for channel in list(server._map.values()):
+            channel.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+# -- werkzeug's development server --------------------------------------------------
+
+
+def run_dev(build: Callable[[], WSGIApplication], bind: Bind, watch: list[Path]) -> int:
+    """Serve with werkzeug's reloader (also watching ``watch``) and debugger.
+
+    ``build`` runs in the reloader's child process, so edits to the config
+    file or the apps take effect on restart.
+    """
+    from werkzeug.serving import is_running_from_reloader, run_simple
+
+    app = build() if is_running_from_reloader() else _NotYetBuilt()
+    run_simple(
+        bind.host,
+        bind.port,
+        app,
+        use_reloader=True,
+        use_debugger=True,
+        use_evalex=True,
+        threaded=True,
+        extra_files=[str(path) for path in watch],
+    )
+    return 0
+
+
+class _NotYetBuilt:
+    """The reloader's parent process never serves; the child builds the real app."""
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:  # pragma: no cover
+        raise RuntimeError("the development server's parent process does not serve")
+
+
+def _log_like(fmt: str, datefmt: str | None) -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format=fmt, datefmt=datefmt)

@@ -1,0 +1,220 @@
+"""Turn a :class:`~appmux.config.SiteConfig` into one WSGI app, and explain it.
+
+* :func:`build_site` imports every reference and nests the dispatchers, with
+  werkzeug's ``ProxyFix`` outermost when ``[proxy]`` is given.
+* :func:`check_site` does the same but collects every problem.
+* :func:`route_rows` lists the routing table without importing anything.
+* :func:`resolve_url` finds which app a URL reaches without running any app:
+  the tree is built with probes in place of the apps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from werkzeug.exceptions import NotFound
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.test import create_environ
+
+from .config import AppNode, ConfigError, HostsNode, MountsNode, Node, SiteConfig, TenantsNode
+from .host_dispatcher import HostDispatcher
+from .keys import header_key
+from .lazy import LazyDispatcher, PathDispatcher, SubdomainDispatcher
+from .mounts import DispatcherMiddleware
+from .refs import BadReference, load_reference
+from .types import Environ, ResponseBody, StartResponse, WSGIApplication
+
+__all__ = ["Resolution", "RouteRow", "build_site", "check_site", "resolve_url", "route_rows"]
+
+#: ``loader(reference, config_key, role)`` returns the app (role ``"app"``) or
+#: the factory (role ``"factory"``) a reference names.
+Loader = Callable[[str, str, str], Any]
+
+
+def build_site(config: SiteConfig) -> WSGIApplication:
+    """Import every app and factory of ``config`` and build the site's WSGI app.
+
+    Raises :class:`ConfigError` for the first problem.
+    """
+    return _Builder(config, _import_loader(config)).site()
+
+
+def check_site(config: SiteConfig) -> list[ConfigError]:
+    """Import every app and factory; return every problem found (empty: all well)."""
+    builder = _Builder(config, _import_loader(config), errors=[])
+    builder.site()
+    return builder.errors or []
+
+
+def _import_loader(config: SiteConfig) -> Loader:
+    def load(ref: str, key: str, role: str) -> Any:
+        try:
+            obj = load_reference(ref, config.folder)
+        except BadReference as exc:
+            raise ConfigError(config.path, key, str(exc)) from None
+        if not callable(obj):
+            what = "a WSGI application" if role == "app" else "an app factory"
+            raise ConfigError(
+                config.path, key, f"{ref!r} is {type(obj).__name__}, not {what} (not callable)"
+            )
+        return obj
+
+    return load
+
+
+class _Builder:
+    def __init__(
+        self, config: SiteConfig, loader: Loader, errors: list[ConfigError] | None = None
+    ) -> None:
+        self.config = config
+        self.loader = loader
+        self.errors = errors
+
+    def load(self, ref: str, key: str, role: str) -> Any:
+        try:
+            return self.loader(ref, key, role)
+        except ConfigError as exc:
+            if self.errors is None:
+                raise
+            self.errors.append(exc)
+            return NotFound() if role == "app" else (lambda key: None)
+
+    def site(self) -> WSGIApplication:
+        app = self.build(self.config.root)
+        if self.config.proxy:
+            app = ProxyFix(app, **self.config.proxy)
+        return app
+
+    def build(self, node: Node) -> WSGIApplication:
+        if isinstance(node, AppNode):
+            app: WSGIApplication = self.load(node.ref, node.key, "app")
+            return app
+        if isinstance(node, MountsNode):
+            root = self.build(node.root) if node.root is not None else NotFound()
+            mounts = {prefix: self.build(child) for prefix, child in node.mounts.items()}
+            return DispatcherMiddleware(root, mounts) if mounts else root
+        if isinstance(node, HostsNode):
+            hosts = {pattern: self.build(child) for pattern, child in node.hosts.items()}
+            default = self.build(node.default) if node.default is not None else None
+            return HostDispatcher(hosts, default_app=default)
+        return self.tenants(node)
+
+    def tenants(self, node: TenantsNode) -> WSGIApplication:
+        factory = self.load(node.factory, f"{node.key}.factory", "factory")
+        default = self.build(node.default) if node.default is not None else None
+        if node.by == "subdomain":
+            assert node.domain is not None  # the parser guarantees it
+            return SubdomainDispatcher(node.domain, factory, default_app=default, **node.options)
+        if node.by == "path":
+            return PathDispatcher(default or NotFound(), factory, **node.options)
+        assert node.header is not None
+        return LazyDispatcher(header_key(node.header), factory, default_app=default, **node.options)
+
+
+# -- the routing table ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteRow:
+    """One line of ``appmux routes``."""
+
+    host: str
+    prefix: str
+    target: str
+    kind: str
+    options: str
+
+
+def route_rows(config: SiteConfig) -> list[RouteRow]:
+    """The routing table of ``config``, most specific host first; imports nothing."""
+    return list(_rows(config.root, "*", ""))
+
+
+def _rows(node: Node, host: str, prefix: str) -> Iterable[RouteRow]:
+    if isinstance(node, AppNode):
+        yield RouteRow(host, prefix or "/", node.ref, "app", "")
+    elif isinstance(node, MountsNode):
+        for mount, child in node.mounts.items():
+            yield from _rows(child, host, prefix + mount)
+        if node.root is not None:
+            yield from _rows(node.root, host, prefix)
+    elif isinstance(node, HostsNode):
+        for pattern, child in node.hosts.items():
+            yield from _rows(child, pattern, prefix)
+        if node.default is not None:
+            yield from _rows(node.default, "*" if host == "*" else f"{host} (other)", prefix)
+    else:
+        if node.by == "subdomain":
+            kind = f"tenant per subdomain of {node.domain}"
+        elif node.by == "path":
+            kind = "tenant per path segment"
+        else:
+            kind = f"tenant per {node.header} header"
+        options = " ".join(f"{k}={v}" for k, v in node.options.items())
+        yield RouteRow(host, prefix or "/", f"{node.factory}(key)", kind, options)
+        if node.default is not None:
+            yield from _rows(node.default, host, prefix)
+
+
+# -- resolving a URL ----------------------------------------------------------------
+
+
+@dataclass
+class Resolution:
+    """Where a URL goes: the app's reference, its environ, and the tenant key."""
+
+    status: str
+    target: str | None = None
+    kind: str | None = None
+    script_name: str | None = None
+    path_info: str | None = None
+    tenant_key: str | None = None
+
+
+def resolve_url(config: SiteConfig, url: str) -> Resolution:
+    """Dispatch a request for ``url`` through ``config``'s tree of probes."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{url!r} is not an http(s) URL with a host")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    environ = create_environ(path, f"{parts.scheme}://resolve.invalid/")
+    # The Host header exactly as given: malformed ones must reach the dispatchers.
+    environ["HTTP_HOST"] = parts.netloc
+    resolution = Resolution(status="")
+
+    def probe(target: str, kind: str, tenant_key: str | None = None) -> WSGIApplication:
+        def app(environ: Environ, start_response: StartResponse) -> ResponseBody:
+            resolution.target, resolution.kind = target, kind
+            resolution.script_name = environ.get("SCRIPT_NAME", "")
+            resolution.path_info = environ.get("PATH_INFO", "")
+            resolution.tenant_key = tenant_key
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b""]
+
+        return app
+
+    def loader(ref: str, key: str, role: str) -> Any:
+        if role == "app":
+            return probe(ref, "app")
+        return lambda tenant: probe(f"{ref}({tenant!r})", "tenant", tenant)
+
+    site = _Builder(config, loader).site()
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        resolution.status = status
+        return lambda data: None
+
+    body = site(environ, start_response)
+    try:
+        for _chunk in body:
+            pass
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+    return resolution
