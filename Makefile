@@ -14,7 +14,13 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 demo: setup
-	cd examples && ../$(PY) host_dispatch.py
+	@echo "appmux demo: point a browser at"
+	@echo "  http://localhost:8000/               Flask frontend"
+	@echo "  http://localhost:8000/backend/       Flask API"
+	@echo "  http://localhost:8000/legacy/        Django project"
+	@echo "  http://acme.localhost:8000/          a per-tenant Flask app (also globex; others: 404)"
+	@echo "Ctrl-C stops it."
+	$(VENV)/bin/appmux serve examples/appmux.toml
 
 test: setup
 	$(PY) -m pytest

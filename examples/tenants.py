@@ -25,6 +25,9 @@ def not_found(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
     """A friendly 404 page for hosts that belong to no tenant."""
     start_response(
         "404 Not Found",
-        [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(NOT_FOUND_PAGE)))],
+        [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Length", str(len(NOT_FOUND_PAGE))),
+        ],
     )
     return [NOT_FOUND_PAGE]

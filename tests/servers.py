@@ -1,0 +1,93 @@
+"""Start ``appmux serve`` as a real subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A running ``appmux serve`` process."""
+
+    def __init__(self, process: subprocess.Popen[str], port: int, log: Path) -> None:
+        self.process = process
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+
+    def get(self, path: str, host: str | None = None, **kw: object) -> httpx.Response:
+        headers = {"Host": host} if host is not None else {}
+        return httpx.get(self.url + path, headers=headers, timeout=20, **kw)  # type: ignore[arg-type]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        """Send ``sig``; return the exit status (raises if it does not exit in time)."""
+        self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextmanager
+def serve(config: Path, *args: str, tmp_path: Path, ready_path: str = "/") -> Iterator[Server]:
+    """Run ``python -m appmux serve CONFIG --bind 127.0.0.1:PORT ARGS`` until ready."""
+    port = free_port()
+    log = tmp_path / f"serve-{port}.log"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "appmux",
+                "serve",
+                str(config),
+                "--bind",
+                f"127.0.0.1:{port}",
+                *args,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=config.parent,
+            start_new_session=True,
+        )
+    server = Server(process, port, log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{server.output()}")
+            try:
+                httpx.get(server.url + ready_path, timeout=2, headers={"Host": "localhost"})
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"server did not start:\n{server.output()}") from None
+                time.sleep(0.1)
+        yield server
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+        else:
+            try:  # the dev server's reloader child, if the parent left it behind
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

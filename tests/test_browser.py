@@ -1,0 +1,68 @@
+"""The demo's pages in a real headless Chromium (Debian's ``chromium``).
+
+Chromium resolves ``*.localhost`` to loopback by itself, so tenant hosts work
+exactly as a user would type them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from servers import serve
+
+DEMO = Path(__file__).resolve().parent.parent / "examples" / "appmux.toml"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (.ci/run installs it)",
+)
+
+
+def chromium(tmp_path: Path, *args: str) -> str:
+    assert CHROMIUM is not None, "chromium is required in CI"
+    out = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    return out.stdout
+
+
+def test_demo_pages_render_in_chromium(tmp_path: Path) -> None:
+    with serve(DEMO, "--server", "gunicorn", tmp_path=tmp_path) as server:
+        home = chromium(tmp_path, "--dump-dom", f"http://localhost:{server.port}/")
+        assert '<a id="backend" href="/backend/">' in home
+        tenant = chromium(tmp_path, "--dump-dom", f"http://acme.localhost:{server.port}/")
+        assert '<h1 id="tenant">Acme Corp</h1>' in tenant
+        assert 'href="/about"' in tenant
+        legacy = chromium(tmp_path, "--dump-dom", f"http://localhost:{server.port}/legacy/")
+        assert 'href="/legacy/reports/2024/"' in legacy
+        unknown = chromium(tmp_path, "--dump-dom", f"http://nobody.localhost:{server.port}/")
+        assert '<h1 id="not-found">No such tenant</h1>' in unknown
+        shot = tmp_path / "tenant.png"
+        chromium(
+            tmp_path,
+            f"--screenshot={shot}",
+            "--window-size=800,400",
+            f"http://globex.localhost:{server.port}/",
+        )
+        assert shot.stat().st_size > 1000
+        assert server.stop() == 0
