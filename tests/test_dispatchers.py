@@ -358,3 +358,22 @@ def test_path_dispatcher_validates_under_validator_for_wsgi_input() -> None:
     app = PathDispatcher(echo_app("d"), RecordingFactory())
     environ = make_environ("/t/x", method="POST")
     assert call_environ(app, environ).text == "tenant:t|/t|/x"
+
+
+def test_raw_host_memo_is_bounded_under_many_spellings_of_one_tenant() -> None:
+    factory = RecordingFactory()
+    app = SubdomainDispatcher("example.com", factory)
+    for port in range(1, 10_001):
+        assert call(app, host=f"acme.example.com:{port}").text == "tenant:acme||/"
+    assert factory.calls == ["acme"]
+    assert len(app._routes) <= 4096
+    assert app.stats().hits == 9_999
+
+
+def test_invalidate_reaches_requests_answered_from_the_memo() -> None:
+    versions = iter(["v1", "v2"])
+    app = PathDispatcher(echo_app("default"), lambda key: echo_app(next(versions)))
+    assert call(app, "/t/x").text == "v1|/t|/x"
+    assert call(app, "/t/x").text == "v1|/t|/x"  # from the memo
+    app.invalidate("t")
+    assert call(app, "/t/x").text == "v2|/t|/x"

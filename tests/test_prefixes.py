@@ -58,7 +58,7 @@ def _route(app: Any, path: str, script: str) -> tuple[str, str, str]:
     return seen["name"], seen["script"], seen["path"]
 
 
-MOUNTS = ["/a", "/a/b", "/api", "/x/y/z", "/b"]
+MOUNTS = ["/a", "/a/b", "/api", "/x/y/z", "/b", "/q/a/b/x"]
 segment = st.sampled_from(["a", "b", "api", "apix", "x", "y", "z", "", "q"])
 
 
@@ -66,3 +66,21 @@ segment = st.sampled_from(["a", "b", "api", "apix", "x", "y", "z", "", "q"])
 def test_same_routing_as_werkzeug(segments: list[str], script: str) -> None:
     path = "".join("/" + s for s in segments)
     assert _route(DispatcherMiddleware, path, script) == _route(WerkzeugDispatcher, path, script)
+
+
+def _brute_force(mounts: set[str], path: str) -> tuple[int, str] | None:
+    matches = [m for m in mounts if path == m or path.startswith(m + "/")]
+    return (len(max(matches, key=len)), max(matches, key=len)) if matches else None
+
+
+segments = st.text(alphabet="abc", min_size=1, max_size=3)
+prefixes = st.lists(segments, min_size=1, max_size=4).map(lambda s: "/" + "/".join(s))
+
+
+@given(st.sets(prefixes, max_size=12), st.lists(st.text(alphabet="abc", max_size=3), max_size=6))
+def test_match_is_the_longest_prefix_on_a_segment_boundary(
+    mounts: set[str], parts: list[str]
+) -> None:
+    path = "".join("/" + part for part in parts)
+    table = PrefixTable({m: m for m in mounts})
+    assert table.match(path) == _brute_force(mounts, path)

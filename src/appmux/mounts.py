@@ -43,6 +43,8 @@ class DispatcherMiddleware:
                 raise TypeError(f"the app mounted at {prefix!r} is not callable: {mounted!r}")
         self.app = app
         self._table = PrefixTable(mounts)
+        self._heads = self._table.heads
+        self._match_longer = self._table.match_longer
 
     @property
     def mounts(self) -> Mapping[str, WSGIApplication]:
@@ -50,11 +52,23 @@ class DispatcherMiddleware:
         return MappingProxyType({prefix: self._table[prefix] for prefix in self._table})
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> ResponseBody:
+        # PrefixTable.match with its first step inlined: this runs per request.
         path = environ.get("PATH_INFO", "")
-        found = self._table.match(path)
+        end = path.find("/", 1)
+        if end < 0:
+            end = len(path)
+        prefix = path[:end]
+        head = self._heads.get(prefix)
+        if head is None:
+            return self.app(environ, start_response)
+        found, longer = head
+        if longer is not None:
+            found = self._match_longer(path, found, longer)
+            if found is not None:
+                end = found[0]
+                prefix = path[:end]
         if found is None:
             return self.app(environ, start_response)
-        end, app = found
-        environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + path[:end]
+        environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
         environ["PATH_INFO"] = path[end:]
-        return app(environ, start_response)
+        return found[1](environ, start_response)

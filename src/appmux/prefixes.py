@@ -39,32 +39,55 @@ def normalize_prefix(prefix: str) -> str:
     return stripped
 
 
+# A first segment's entry: (its own mount as (prefix length, value) or None,
+# the lengths of longer mounts under it, longest first, or None).
+_Head = tuple[tuple[int, T] | None, tuple[int, ...] | None]
+
+
 class PrefixTable(Generic[T]):
     """An immutable map from mount prefixes to values, matched by segment.
 
     Keys are normalized with :func:`normalize_prefix`; two keys that normalize
     to the same prefix are an error. The root prefix (``""`` or ``"/"``) is not
     a mount: give it to the caller's fallback instead.
+
+    A lookup slices off the request's first segment and looks it up. Only where
+    longer mounts start with that segment does it test them, longest first, by
+    their known lengths: it never scans the rest of the request path.
     """
 
-    __slots__ = ("_by_prefix", "_depth")
+    __slots__ = ("_by_prefix", "_heads")
 
     def __init__(self, mounts: Mapping[str, T]) -> None:
-        by_prefix: dict[str, T] = {}
+        by_prefix: dict[str, tuple[int, T]] = {}
         for prefix, value in mounts.items():
             normalized = normalize_prefix(prefix)
             if not normalized:
                 raise ValueError("the root prefix is the fallback, not a mount")
             if normalized in by_prefix:
                 raise ValueError(f"mount prefix {prefix!r} is given twice")
-            by_prefix[normalized] = value
+            by_prefix[normalized] = (len(normalized), value)
+        longer: dict[str, set[int]] = {}
+        for prefix in by_prefix:
+            end = prefix.find("/", 1)
+            if end > 0:
+                longer.setdefault(prefix[:end], set()).add(len(prefix))
+        heads: dict[str, _Head[T]] = {}
+        for head in {*longer, *(p for p in by_prefix if p.find("/", 1) < 0)}:
+            lengths = tuple(sorted(longer[head], reverse=True)) if head in longer else None
+            heads[head] = (by_prefix.get(head), lengths)
         self._by_prefix = by_prefix
-        self._depth = max((p.count("/") for p in by_prefix), default=0)
+        self._heads = heads
+
+    @property
+    def heads(self) -> dict[str, _Head[T]]:
+        """Entries by first segment (``"/api"``), for hot paths that inline :meth:`match`."""
+        return self._heads
 
     @property
     def depth(self) -> int:
-        """Segments in the deepest prefix: the most a lookup scans."""
-        return self._depth
+        """Segments in the deepest prefix."""
+        return max((p.count("/") for p in self._by_prefix), default=0)
 
     def __len__(self) -> int:
         return len(self._by_prefix)
@@ -73,7 +96,7 @@ class PrefixTable(Generic[T]):
         return iter(self._by_prefix)
 
     def __getitem__(self, prefix: str) -> T:
-        return self._by_prefix[prefix]
+        return self._by_prefix[prefix][1]
 
     def match(self, path: str) -> tuple[int, T] | None:
         """Longest mount matching ``path``: ``(length of the prefix, value)``.
@@ -81,23 +104,24 @@ class PrefixTable(Generic[T]):
         A prefix matches when ``path`` equals it or continues with ``/``.
         Returns ``None`` when nothing matches.
         """
-        by_prefix = self._by_prefix
-        if self._depth == 1:  # the common case: one-segment mounts only
-            end = path.find("/", 1)
-            if end < 0:
-                end = len(path)
-            value = by_prefix.get(path[:end])
-            return None if value is None else (end, value)
-        ends = []
-        end = 0
-        for _ in range(self._depth):
-            end = path.find("/", end + 1)
-            if end < 0:
-                ends.append(len(path))
-                break
-            ends.append(end)
-        for end in reversed(ends):
-            value = by_prefix.get(path[:end])
-            if value is not None:
-                return end, value
-        return None
+        end = path.find("/", 1)
+        if end < 0:
+            end = len(path)
+        head = self._heads.get(path[:end])
+        if head is None:
+            return None
+        own, longer = head
+        return own if longer is None else self.match_longer(path, own, longer)
+
+    def match_longer(
+        self, path: str, own: tuple[int, T] | None, longer: tuple[int, ...]
+    ) -> tuple[int, T] | None:
+        """The longest of a head's longer mounts that ``path`` matches, else ``own``."""
+        size = len(path)
+        for length in longer:
+            if length > size or (length < size and path[length] != "/"):
+                continue
+            found = self._by_prefix.get(path[:length])
+            if found is not None:
+                return found
+        return own

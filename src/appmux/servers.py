@@ -102,6 +102,10 @@ def run_gunicorn(app: WSGIApplication, bind: Bind, workers: int, threads: int) -
         def load_config(self) -> None:
             for key, value in self.options.items():
                 self.cfg.set(key, value)
+            if "control_socket_disable" in self.cfg.settings:
+                # gunicorn >= 25's control socket lives at one path per user:
+                # two appmux servers would fight over it.
+                self.cfg.set("control_socket_disable", True)
 
         def load(self) -> WSGIApplication:
             return app

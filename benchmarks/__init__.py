@@ -1,0 +1,1 @@
+"""appmux's benchmarks: ``python -m benchmarks [--quick]`` (see BENCHMARKS.md)."""

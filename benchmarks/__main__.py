@@ -1,0 +1,143 @@
+"""Run the benchmark suite and print a table: ``python -m benchmarks [--quick]``.
+
+Every figure compares contenders measured in the same run (interleaved rounds,
+medians). Targets are reported, never asserted: the machines are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import concurrency, e2e, micro
+
+HERE = Path(__file__).resolve().parent
+
+
+def _fmt(value: float) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:,.0f}"
+
+
+def _mark(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def print_added(title: str, rows: list[dict[str, Any]], target: str) -> None:
+    print(f"\n## {title}\n(ns per call; 'added' is the cost over the raw app; {target})")
+    names = [n for n in rows[0]["ns"] if n != "raw"]
+    header = ["case", "raw", *[f"{n} added" for n in names], "ratio"]
+    print(" | ".join(header))
+    for row in rows:
+        cells = [row["case"], _fmt(row["ns"]["raw"]), *[_fmt(row["added"][n]) for n in names],
+                 f"{row['ratio']:.2f}x"]
+        print(" | ".join(cells))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a one-minute smoke run")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--plot", type=Path, help="write the cost plot (PNG) here")
+    args = parser.parse_args()
+
+    quick = args.quick
+    rounds, calls = (3, 20_000) if quick else (7, 100_000)
+    mount_counts = [1, 100, 10_000]
+    tenant_counts = [1, 1000, 10_000] if quick else [1, 1000, 100_000]
+    results: dict[str, Any] = {
+        "machine": f"{platform.python_implementation()} {platform.python_version()}, "
+        f"{platform.machine()}, {_cpu_count()} cores",
+        "quick": quick,
+    }
+    started = time.monotonic()
+    print(f"# appmux benchmarks ({'quick' if quick else 'full'}) — {results['machine']}")
+
+    prefix = micro.prefix_scenario(rounds, calls, mount_counts)
+    results["prefix"] = prefix
+    print_added("1. Prefix dispatch: appmux vs werkzeug", prefix,
+                "target: ratio <= 0.8 shallow, <= 0.3 on 11 segments, flat in mounts")
+
+    tenants = micro.tenant_scenario(rounds, calls, tenant_counts)
+    results["tenants"] = tenants
+    print_added("2. Tenant cache hits: appmux vs the documented snippets", tenants,
+                "target: ratio <= 0.35")
+    for kind in ("subdomain", "path"):
+        rows = [r for r in tenants if r["scenario"] == kind]
+        ours = rows[-1]["added"]["appmux"] - rows[0]["added"]["appmux"]
+        floor = rows[-1]["added"]["dict lookup"] - rows[0]["added"]["dict lookup"]
+        print(f"{kind}: growth {rows[0]['case']} -> {rows[-1]['case']}: appmux {_fmt(ours)} ns,"
+              f" dict lookup {_fmt(floor)} ns (target: appmux growth <= 1.3x the dict's + noise)")
+
+    threads = concurrency.thread_scenario(0.3 if quick else 1.0, 1 if quick else 3)
+    results["threads"] = threads
+    print("\n## 3. Threads hammering cache hits (rate relative to one thread; target >= 0.7)")
+    for row in threads:
+        rel = row["relative"]
+        print(f"{row['contender']}: 1 thread {_fmt(row['rates'][1])}/s, "
+              f"2 threads {rel[2]:.2f}x, 8 threads {rel[8]:.2f}x "
+              f"({_mark(rel[8] >= 0.7) if row['contender'] == 'appmux' else 'baseline'})")
+
+    hol = concurrency.head_of_line(1.0)
+    results["head_of_line"] = hol
+    print("\n## 4. Head-of-line: an existing tenant while a 1 s factory runs (target max < 20 ms)")
+    for row in hol:
+        print(f"{row['contender']}: max {row['max_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms "
+              f"over {row['requests']} requests")
+
+    herd = concurrency.thundering_herd(64)
+    results["herd"] = herd
+    print("\n## 5. Thundering herd: 64 threads, one new tenant (target: 1 factory call)")
+    for row in herd:
+        print(f"{row['contender']}: {row['factory_calls']} factory call(s), {row['served']} served")
+
+    hosts = 20_000 if quick else 100_000
+    memory = [_memory(name, hosts) for name in ("documented", "appmux")]
+    results["memory"] = memory
+    print(f"\n## 6. Memory: {hosts:,} random hosts (appmux max_instances=1000; target < 5 MB)")
+    for row in memory:
+        print(f"{row['contender']}: RSS +{row['growth_mb']:.1f} MB, "
+              f"+{row['after_warmup_mb']:.1f} MB after the first fifth")
+
+    e2e_rows = e2e.e2e_scenario(1 if quick else 5, 1 if quick else 4)
+    results["e2e"] = e2e_rows
+    print("\n## 7. End to end with wrk on 127.0.0.1 (requests/s; target ratio >= 0.97)")
+    for row in e2e_rows:
+        if "skipped" in row:
+            print(f"skipped: {row['skipped']}")
+        else:
+            print(f"{row['server']}: raw {_fmt(row['raw_rps'])}/s, appmux 100 mounts "
+                  f"{_fmt(row['appmux_rps'])}/s, ratio {row['ratio']:.3f}")
+
+    if args.plot:
+        results["depth"] = micro.depth_curve(rounds, calls)
+        from .plot import plot
+
+        plot(results, args.plot)
+        print(f"\nplot: {args.plot}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+    print(f"\n{time.monotonic() - started:.0f} s")
+
+
+def _memory(contender: str, hosts: int) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-m", "benchmarks.memory", contender, str(hosts)],
+                         capture_output=True, text=True, timeout=600, cwd=HERE.parent, check=True)
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def _cpu_count() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+if __name__ == "__main__":
+    main()
