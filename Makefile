@@ -8,7 +8,7 @@ PYTHON ?= python3
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test,dev]"
+	$(PY) -m pip install -q -e ".[test,dev,bench]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -26,6 +26,14 @@ test: setup
 	$(PY) -m pytest
 
 lint: setup
-	$(VENV)/bin/ruff check src tests examples
-	$(VENV)/bin/ruff format --check src tests examples
+	$(VENV)/bin/ruff check src tests examples benchmarks
+	$(VENV)/bin/ruff format --check src tests examples benchmarks
 	$(VENV)/bin/mypy
+
+# The whole suite (a few minutes), its table, benchmarks/results.json and the plot.
+bench: setup
+	$(PY) -m benchmarks --json benchmarks/results.json --plot benchmarks/dispatch_cost.png
+
+# A one-minute smoke run of every scenario.
+bench-quick: setup
+	$(PY) -m benchmarks --quick

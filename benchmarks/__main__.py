@@ -35,8 +35,12 @@ def print_added(title: str, rows: list[dict[str, Any]], target: str) -> None:
     header = ["case", "raw", *[f"{n} added" for n in names], "ratio"]
     print(" | ".join(header))
     for row in rows:
-        cells = [row["case"], _fmt(row["ns"]["raw"]), *[_fmt(row["added"][n]) for n in names],
-                 f"{row['ratio']:.2f}x"]
+        cells = [
+            row["case"],
+            _fmt(row["ns"]["raw"]),
+            *[_fmt(row["added"][n]) for n in names],
+            f"{row['ratio']:.2f}x",
+        ]
         print(" | ".join(cells))
 
 
@@ -61,35 +65,45 @@ def main() -> None:
 
     prefix = micro.prefix_scenario(rounds, calls, mount_counts)
     results["prefix"] = prefix
-    print_added("1. Prefix dispatch: appmux vs werkzeug", prefix,
-                "target: ratio <= 0.8 shallow, <= 0.3 on 11 segments, flat in mounts")
+    print_added(
+        "1. Prefix dispatch: appmux vs werkzeug",
+        prefix,
+        "target: ratio <= 0.8 shallow, <= 0.3 on 11 segments, flat in mounts",
+    )
 
     tenants = micro.tenant_scenario(rounds, calls, tenant_counts)
     results["tenants"] = tenants
-    print_added("2. Tenant cache hits: appmux vs the documented snippets", tenants,
-                "target: ratio <= 0.35")
+    print_added(
+        "2. Tenant cache hits: appmux vs the documented snippets", tenants, "target: ratio <= 0.35"
+    )
     for kind in ("subdomain", "path"):
         rows = [r for r in tenants if r["scenario"] == kind]
         ours = rows[-1]["added"]["appmux"] - rows[0]["added"]["appmux"]
         floor = rows[-1]["added"]["dict lookup"] - rows[0]["added"]["dict lookup"]
-        print(f"{kind}: growth {rows[0]['case']} -> {rows[-1]['case']}: appmux {_fmt(ours)} ns,"
-              f" dict lookup {_fmt(floor)} ns (target: appmux growth <= 1.3x the dict's + noise)")
+        print(
+            f"{kind}: growth {rows[0]['case']} -> {rows[-1]['case']}: appmux {_fmt(ours)} ns,"
+            f" dict lookup {_fmt(floor)} ns (target: appmux growth <= 1.3x the dict's + noise)"
+        )
 
     threads = concurrency.thread_scenario(0.3 if quick else 1.0, 1 if quick else 3)
     results["threads"] = threads
     print("\n## 3. Threads hammering cache hits (rate relative to one thread; target >= 0.7)")
     for row in threads:
         rel = row["relative"]
-        print(f"{row['contender']}: 1 thread {_fmt(row['rates'][1])}/s, "
-              f"2 threads {rel[2]:.2f}x, 8 threads {rel[8]:.2f}x "
-              f"({_mark(rel[8] >= 0.7) if row['contender'] == 'appmux' else 'baseline'})")
+        print(
+            f"{row['contender']}: 1 thread {_fmt(row['rates'][1])}/s, "
+            f"2 threads {rel[2]:.2f}x, 8 threads {rel[8]:.2f}x "
+            f"({_mark(rel[8] >= 0.7) if row['contender'] == 'appmux' else 'baseline'})"
+        )
 
     hol = concurrency.head_of_line(1.0)
     results["head_of_line"] = hol
     print("\n## 4. Head-of-line: an existing tenant while a 1 s factory runs (target max < 20 ms)")
     for row in hol:
-        print(f"{row['contender']}: max {row['max_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms "
-              f"over {row['requests']} requests")
+        print(
+            f"{row['contender']}: max {row['max_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms "
+            f"over {row['requests']} requests"
+        )
 
     herd = concurrency.thundering_herd(64)
     results["herd"] = herd
@@ -102,8 +116,10 @@ def main() -> None:
     results["memory"] = memory
     print(f"\n## 6. Memory: {hosts:,} random hosts (appmux max_instances=1000; target < 5 MB)")
     for row in memory:
-        print(f"{row['contender']}: RSS +{row['growth_mb']:.1f} MB, "
-              f"+{row['after_warmup_mb']:.1f} MB after the first fifth")
+        print(
+            f"{row['contender']}: RSS +{row['growth_mb']:.1f} MB, "
+            f"+{row['after_warmup_mb']:.1f} MB after the first fifth"
+        )
 
     e2e_rows = e2e.e2e_scenario(1 if quick else 5, 1 if quick else 4)
     results["e2e"] = e2e_rows
@@ -112,8 +128,10 @@ def main() -> None:
         if "skipped" in row:
             print(f"skipped: {row['skipped']}")
         else:
-            print(f"{row['server']}: raw {_fmt(row['raw_rps'])}/s, appmux 100 mounts "
-                  f"{_fmt(row['appmux_rps'])}/s, ratio {row['ratio']:.3f}")
+            print(
+                f"{row['server']}: raw {_fmt(row['raw_rps'])}/s, appmux 100 mounts "
+                f"{_fmt(row['appmux_rps'])}/s, ratio {row['ratio']:.3f}"
+            )
 
     if args.plot:
         results["depth"] = micro.depth_curve(rounds, calls)
@@ -127,8 +145,14 @@ def main() -> None:
 
 
 def _memory(contender: str, hosts: int) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-m", "benchmarks.memory", contender, str(hosts)],
-                         capture_output=True, text=True, timeout=600, cwd=HERE.parent, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.memory", contender, str(hosts)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=HERE.parent,
+        check=True,
+    )
     result: dict[str, Any] = json.loads(out.stdout)
     return result
 

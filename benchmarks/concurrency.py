@@ -59,67 +59,78 @@ def thread_scenario(seconds: float, rounds: int) -> list[dict[str, Any]]:
     rows = []
     for name, make in DISPATCHERS.items():
         app = make(lambda key: raw_app)
-        rates = {n: statistics.median(throughput(app, n, seconds) for _ in range(rounds))
-                 for n in (1, 2, 8)}
-        rows.append({"contender": name, "rates": rates,
-                     "relative": {n: rate / rates[1] for n, rate in rates.items()}})
+        rates = {
+            n: statistics.median(throughput(app, n, seconds) for _ in range(rounds))
+            for n in (1, 2, 8)
+        }
+        rows.append(
+            {
+                "contender": name,
+                "rates": rates,
+                "relative": {n: rate / rates[1] for n, rate in rates.items()},
+            }
+        )
     return rows
 
 
 def head_of_line(factory_seconds: float = 1.0) -> list[dict[str, Any]]:
     """Latency of an existing tenant, requested every 10 ms, while a new one is created."""
-    rows = []
-    for name, make in DISPATCHERS.items():
-        def factory(key: str) -> App:
-            if key == "slow":
-                time.sleep(factory_seconds)
-            return raw_app
+    return [_head_of_line(name, make, factory_seconds) for name, make in DISPATCHERS.items()]
 
-        app = make(factory)
+
+def _head_of_line(
+    name: str, make: Callable[[Factory], App], factory_seconds: float
+) -> dict[str, Any]:
+    def factory(key: str) -> App:
+        if key == "slow":
+            time.sleep(factory_seconds)
+        return raw_app
+
+    app = make(factory)
+    app(environ_for("/", "fast.example.com"), _noop)
+    slow = threading.Thread(target=app, args=(environ_for("/", "slow.example.com"), _noop))
+    slow.start()
+    time.sleep(0.01)
+    latencies = []
+    while slow.is_alive():
+        started = time.perf_counter()
         app(environ_for("/", "fast.example.com"), _noop)
-        slow = threading.Thread(target=app, args=(environ_for("/", "slow.example.com"), _noop))
-        slow.start()
+        latencies.append((time.perf_counter() - started) * 1000)
         time.sleep(0.01)
-        latencies = []
-        while slow.is_alive():
-            started = time.perf_counter()
-            app(environ_for("/", "fast.example.com"), _noop)
-            latencies.append((time.perf_counter() - started) * 1000)
-            time.sleep(0.01)
-        slow.join()
-        latencies.sort()
-        rows.append({
-            "contender": name,
-            "requests": len(latencies),
-            "max_ms": latencies[-1],
-            "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-        })
-    return rows
+    slow.join()
+    latencies.sort()
+    return {
+        "contender": name,
+        "requests": len(latencies),
+        "max_ms": latencies[-1],
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+    }
 
 
 def thundering_herd(threads: int = 64) -> list[dict[str, Any]]:
     """How many times the factory runs when ``threads`` ask for one new tenant at once."""
-    rows = []
-    for name, make in DISPATCHERS.items():
-        calls: list[str] = []
+    return [_herd(name, make, threads) for name, make in DISPATCHERS.items()]
 
-        def factory(key: str) -> App:
-            calls.append(key)
-            time.sleep(0.05)
-            return raw_app
 
-        app = make(factory)
-        barrier = threading.Barrier(threads)
-        served: list[Any] = []
+def _herd(name: str, make: Callable[[Factory], App], threads: int) -> dict[str, Any]:
+    calls: list[str] = []
 
-        def request() -> None:
-            barrier.wait()
-            served.append(app(environ_for("/", "herd.example.com"), _noop))
+    def factory(key: str) -> App:
+        calls.append(key)
+        time.sleep(0.05)
+        return raw_app
 
-        pool = [threading.Thread(target=request) for _ in range(threads)]
-        for thread in pool:
-            thread.start()
-        for thread in pool:
-            thread.join()
-        rows.append({"contender": name, "factory_calls": len(calls), "served": len(served)})
-    return rows
+    app = make(factory)
+    barrier = threading.Barrier(threads)
+    served: list[Any] = []
+
+    def request() -> None:
+        barrier.wait()
+        served.append(app(environ_for("/", "herd.example.com"), _noop))
+
+    pool = [threading.Thread(target=request) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return {"contender": name, "factory_calls": len(calls), "served": len(served)}

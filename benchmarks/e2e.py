@@ -36,8 +36,18 @@ site = appmux.DispatcherMiddleware(raw, {f"/m{i}": raw for i in range(100)})
 
 SERVERS = {
     "gunicorn sync": ["-m", "gunicorn", "--workers", "1", "--log-level", "warning"],
-    "gunicorn gthread": ["-m", "gunicorn", "--workers", "1", "--threads", "4",
-                         "--worker-class", "gthread", "--log-level", "warning"],
+    "gunicorn gthread": [
+        "-m",
+        "gunicorn",
+        "--workers",
+        "1",
+        "--threads",
+        "4",
+        "--worker-class",
+        "gthread",
+        "--log-level",
+        "warning",
+    ],
     "waitress": ["-m", "waitress", "--threads", "4"],
 }
 
@@ -63,9 +73,13 @@ def _start(server: str, target: str) -> tuple[subprocess.Popen[bytes], str]:
         args += [f"--listen=127.0.0.1:{port}", target]
     else:
         args += [*_gunicorn_args(), "--bind", f"127.0.0.1:{port}", target]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True,
-                               cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    process = subprocess.Popen(
+        args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
     url = f"http://127.0.0.1:{port}/m50/item"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -88,8 +102,12 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def _wrk(url: str, seconds: float) -> float:
-    out = subprocess.run(["wrk", "-t1", "-c8", f"-d{seconds}s", url],
-                         capture_output=True, text=True, timeout=seconds + 30).stdout
+    out = subprocess.run(
+        ["wrk", "-t1", "-c8", f"-d{seconds}s", url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+    ).stdout
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if match is None:
         raise RuntimeError(f"wrk printed no rate:\n{out}")
@@ -113,6 +131,12 @@ def e2e_scenario(rounds: int, seconds: float) -> list[dict[str, Any]]:
                 _stop(process)
         raw_rate = statistics.median(samples["raw"])
         site_rate = statistics.median(samples["site"])
-        rows.append({"server": server, "raw_rps": raw_rate, "appmux_rps": site_rate,
-                     "ratio": site_rate / raw_rate})
+        rows.append(
+            {
+                "server": server,
+                "raw_rps": raw_rate,
+                "appmux_rps": site_rate,
+                "ratio": site_rate / raw_rate,
+            }
+        )
     return rows

@@ -51,7 +51,7 @@ def run(contender: str, hosts: int) -> dict[str, Any]:
     warm = hosts // 5
     for i, environ in enumerate(environs, 1):
         app(environ, lambda *a: None)
-        if i == warm or i == hosts:
+        if i in (warm, hosts):
             gc.collect()
             checkpoints.append(rss_bytes())
     return {

@@ -58,7 +58,9 @@ def prefix_scenario(rounds: int, calls: int, mount_counts: list[int]) -> list[di
     for mounts in mount_counts:
         contenders = prefix_tables(mounts)
         for case in ["shallow hit", "3-segment mount", "11-segment path", "miss"]:
-            result = compare(contenders, prefix_environs(case, mounts, rng), rounds=rounds, calls=calls)
+            result = compare(
+                contenders, prefix_environs(case, mounts, rng), rounds=rounds, calls=calls
+            )
             rows.append(_added("prefix", f"{mounts} mounts, {case}", result, "werkzeug", "appmux"))
     return rows
 
@@ -120,7 +122,9 @@ def tenant_scenario(rounds: int, calls: int, counts: list[int]) -> list[dict[str
         host_envs = [environ_for("/page", f"t{i}.example.com") for i in picks]
         path_envs = [environ_for(f"/t{i}/page") for i in picks]
         result = compare(by_host, host_envs, rounds=rounds, calls=calls)
-        rows.append(_added("subdomain", f"by host, {tenants} tenants", result, "documented", "appmux"))
+        rows.append(
+            _added("subdomain", f"by host, {tenants} tenants", result, "documented", "appmux")
+        )
         result = compare(by_path, path_envs, rounds=rounds, calls=calls)
         rows.append(_added("path", f"by path, {tenants} tenants", result, "documented", "appmux"))
     return rows
