@@ -5,7 +5,8 @@
    distinct URLs. werkzeug's DispatcherMiddleware vs appmux's.
 2. Subdomain and path dispatch cache hits with 1, 1,000 and 100,000 live
    tenants, requests spread over all of them: the documented snippets vs
-   appmux, and a bare dict lookup as the floor.
+   appmux, and a bare dict lookup as the floor (and appmux's static
+   HostDispatcher with as many exact hosts, for scale).
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def tenant_contenders(tenants: int) -> tuple[dict[str, App], dict[str, App]]:
         "dict lookup": bare_host,
         "documented": snippets.SubdomainDispatcher("example.com", create),
         "appmux": appmux.SubdomainDispatcher("example.com", create),
+        # Static routing by exact host, for scale: not a lazy dispatcher.
+        "appmux HostDispatcher": appmux.HostDispatcher(host_apps),
     }
     by_path: dict[str, App] = {
         "raw": raw_app,

@@ -57,7 +57,9 @@ class HostDispatcher:
         if default_app is not None and not callable(default_app):
             raise TypeError(f"default_app must be a WSGI app, not {default_app!r}")
         self.default_app: WSGIApplication = default_app or NotFound()
-        self._memo: HostMemo[WSGIApplication] = HostMemo(self._resolve)
+        # Room for every configured host in a few spellings, bounded all the same.
+        limit = 4096 + 2 * (len(self._exact) + len(self._wildcard))
+        self._memo: HostMemo[WSGIApplication] = HostMemo(self._resolve, limit)
 
     def _resolve(self, raw: str) -> WSGIApplication:
         host = parse_host(raw)
