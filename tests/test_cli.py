@@ -78,15 +78,20 @@ BROKEN = [
 
 
 @pytest.mark.parametrize(("text", "message", "needs_import"), BROKEN)
-@pytest.mark.parametrize("command", ["check", "routes", "serve"])
+@pytest.mark.parametrize("command", ["check", "routes", "resolve", "serve"])
 def test_broken_config_is_one_line_and_exit_2(
     tmp_path: Path, text: str, message: str, needs_import: bool, command: str
 ) -> None:
     config = tmp_path / "appmux.toml"
     config.write_text(text)
-    status, _, err = run(command, str(config))
-    if command == "routes" and needs_import:
-        assert status == 0  # routes reads the file only; it imports nothing
+    args = (
+        [command, "http://localhost/", str(config)]
+        if command == "resolve"
+        else [command, str(config)]
+    )
+    status, _, err = run(*args)
+    if command in ("routes", "resolve") and needs_import:
+        assert status == 0  # these read the file only; they import nothing
         return
     assert status == 2
     lines = err.strip().splitlines()
