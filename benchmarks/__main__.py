@@ -124,7 +124,7 @@ def main() -> None:
             f"+{row['after_warmup_mb']:.1f} MB after the first fifth"
         )
 
-    e2e_rows = e2e.e2e_scenario(1 if quick else 5, 1 if quick else 4)
+    e2e_rows = e2e.e2e_scenario(1 if quick else 7, 1 if quick else 3)
     results["e2e"] = e2e_rows
     print("\n## 7. End to end with wrk on 127.0.0.1 (requests/s; target ratio >= 0.97)")
     for row in e2e_rows:

@@ -82,11 +82,12 @@ class LazyDispatcher:
             accept_key=is_safe_key,
             on_retire=lambda _key, tenant: tenant.retire(),
         )
-        # The route memo maps a raw request token straight to the tenant, so a
-        # hit is one dict lookup before any parsing: the raw value of the key
-        # function's ``route_field`` (e.g. ``HTTP_HOST``) here, the path head in
-        # PathDispatcher. Only sound when hits need no bookkeeping (an
-        # unbounded pool); a rewrite must then be redone by the hot path.
+        # The route memo maps a raw request token straight to the tenant's app,
+        # so a hit is one dict lookup before any parsing: the raw value of the
+        # key function's ``route_field`` (e.g. ``HTTP_HOST``) here, the path head
+        # in PathDispatcher. Only sound when hits need no bookkeeping (an
+        # unbounded pool) and for apps without close(); a rewrite must then be
+        # redone by the hot path. invalidate() and clear() empty it.
         self._memoize = max_instances is None and idle_timeout is None
         field = getattr(key_func, "route_field", None)
         self._route_field: str | None = field if self._memoize and rewrite is None else None
