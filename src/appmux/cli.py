@@ -52,7 +52,16 @@ config_argument = click.argument(
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="appmux")
 def cli() -> None:
-    """Serve many WSGI apps (Flask, Django, any WSGI) from one config file."""
+    """Serve many WSGI apps (Flask, Django, any WSGI) from one config file.
+
+    \b
+    Examples:
+      appmux serve                       # ./appmux.toml on gunicorn, 127.0.0.1:8000
+      appmux serve --dev                 # reloader + debugger, loopback only
+      appmux routes                      # the routing table
+      appmux check                       # import everything, report every problem
+      appmux resolve http://acme.localhost:8000/about
+    """
 
 
 @cli.command(epilog=CONFIG_HELP)
