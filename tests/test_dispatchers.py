@@ -377,3 +377,39 @@ def test_invalidate_reaches_requests_answered_from_the_memo() -> None:
     assert call(app, "/t/x").text == "v1|/t|/x"  # from the memo
     app.invalidate("t")
     assert call(app, "/t/x").text == "v2|/t|/x"
+
+
+def test_eviction_from_another_thread_waits_for_a_slow_stream() -> None:
+    events: list[str] = []
+
+    class SlowStreamingApp:
+        def __init__(self, key: str) -> None:
+            self.key = key
+
+        def __call__(self, environ: Any, start_response: Any) -> Iterator[bytes]:
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return self.stream()
+
+        def stream(self) -> Iterator[bytes]:
+            for i in range(5):
+                time.sleep(0.05)
+                events.append(f"{self.key} chunk {i}")
+                yield b"x"
+
+        def close(self) -> None:
+            events.append(f"{self.key} closed")
+
+    dispatcher = SubdomainDispatcher("example.com", SlowStreamingApp, max_instances=1)
+    streamed: list[bytes] = []
+    reader = threading.Thread(
+        target=lambda: streamed.append(call(dispatcher, host="slow.example.com").body)
+    )
+    reader.start()
+    time.sleep(0.08)  # the stream has started
+    evictor = threading.Thread(target=call, args=(dispatcher,), kwargs={"host": "b.example.com"})
+    evictor.start()
+    evictor.join(5)
+    assert dispatcher.keys() == ["b"]  # "slow" is evicted while streaming
+    reader.join(5)
+    assert streamed == [b"xxxxx"]
+    assert events.index("slow closed") > events.index("slow chunk 4")
