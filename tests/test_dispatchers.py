@@ -21,6 +21,7 @@ from appmux import (
     PathDispatcher,
     SubdomainDispatcher,
     header_key,
+    host_key,
 )
 
 # -- DispatcherMiddleware ------------------------------------------------------
@@ -413,3 +414,12 @@ def test_eviction_from_another_thread_waits_for_a_slow_stream() -> None:
     reader.join(5)
     assert streamed == [b"xxxxx"]
     assert events.index("slow closed") > events.index("slow chunk 4")
+
+
+def test_lazy_dispatcher_keyed_by_whole_host() -> None:
+    factory = RecordingFactory()
+    app = LazyDispatcher(host_key, factory)
+    assert call(app, host="Shop.Example.COM:8080").text == "tenant:shop.example.com||/"
+    assert call(app, host="shop.example.com.").text == "tenant:shop.example.com||/"
+    assert call(app, host="bad host").status == 400
+    assert factory.calls == ["shop.example.com"]
