@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from .hosts import normalize_domain, parse_host
+from .hosts import normalize_domain, normalize_host_pattern
 from .prefixes import normalize_prefix
 from .refs import BadReference, parse_reference
 
@@ -314,13 +314,7 @@ class _Parser:
         for pattern, child in table.items():
             child_key = _join(key, pattern)
             try:
-                if pattern.startswith("*."):
-                    normalized = "*." + normalize_domain(pattern[2:])
-                else:
-                    host = parse_host(pattern)
-                    if host is None:
-                        raise ValueError(f"invalid host name {pattern!r}")
-                    normalized = host
+                normalized = normalize_host_pattern(pattern)
             except ValueError as exc:
                 raise self.error(child_key, str(exc)) from None
             if normalized in seen:

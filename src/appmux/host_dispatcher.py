@@ -21,7 +21,7 @@ from collections.abc import Mapping
 
 from werkzeug.exceptions import BadRequest, NotFound
 
-from .hosts import HostMemo, normalize_domain, parse_host, request_host
+from .hosts import HostMemo, normalize_host_pattern, parse_host, request_host
 from .types import Environ, ResponseBody, StartResponse, WSGIApplication
 
 __all__ = ["HostDispatcher"]
@@ -42,15 +42,10 @@ class HostDispatcher:
         for pattern, app in hosts.items():
             if not callable(app):
                 raise TypeError(f"the app for host {pattern!r} is not callable: {app!r}")
-            if not isinstance(pattern, str):
-                raise TypeError(f"host keys must be str, not {pattern!r}")
-            if pattern.startswith("*."):
-                table, name = self._wildcard, normalize_domain(pattern[2:])
-            else:
-                name = parse_host(pattern)  # type: ignore[assignment]
-                if name is None:
-                    raise ValueError(f"invalid host name {pattern!r}")
-                table = self._exact
+            name = normalize_host_pattern(pattern)
+            table = self._exact
+            if name.startswith("*."):
+                table, name = self._wildcard, name[2:]
             if name in table:
                 raise ValueError(f"host {pattern!r} is given twice")
             table[name] = app

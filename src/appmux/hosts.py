@@ -23,6 +23,7 @@ __all__ = [
     "MAX_HOST_LENGTH",
     "HostMemo",
     "normalize_domain",
+    "normalize_host_pattern",
     "parse_host",
     "request_host",
     "subdomain_of",
@@ -91,6 +92,22 @@ def normalize_domain(domain: str) -> str:
     if normalized is None or normalized.startswith("["):
         raise ValueError(f"invalid domain {domain!r}")
     return normalized
+
+
+def normalize_host_pattern(pattern: str) -> str:
+    """Validate a configured host key: an exact name or a ``*.`` wildcard.
+
+    ``"*.Example.COM"`` gives ``"*.example.com"``, ``"API.example.com:80"``
+    gives ``"api.example.com"``. Raises :class:`ValueError` with the reason.
+    """
+    if not isinstance(pattern, str):
+        raise TypeError(f"host keys must be str, not {pattern!r}")
+    if pattern.startswith("*."):
+        return "*." + normalize_domain(pattern[2:])
+    host = parse_host(pattern)
+    if host is None:
+        raise ValueError(f"invalid host name {pattern!r}")
+    return host
 
 
 def subdomain_of(host: str, domain: str) -> str | None:
