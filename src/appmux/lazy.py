@@ -88,9 +88,11 @@ class LazyDispatcher:
         # in PathDispatcher. Only sound when hits need no bookkeeping (an
         # unbounded pool) and for apps without close(); a rewrite must then be
         # redone by the hot path. invalidate() and clear() empty it.
-        self._memoize = max_instances is None and idle_timeout is None
+        self._unbounded = max_instances is None and idle_timeout is None
         field = getattr(key_func, "route_field", None)
-        self._route_field: str | None = field if self._memoize and rewrite is None else None
+        self._route_field: str | None = field if self._unbounded and rewrite is None else None
+        # Whether the slow path stores routes: only when a hot path reads them.
+        self._memoize = self._route_field is not None
         self._routes: dict[str, WSGIApplication] = {}
         self._route_hits = 0
         self._lookup = self._pool.get
@@ -134,8 +136,8 @@ class LazyDispatcher:
         return tenant.app(environ, start_response)
 
     def _route_token(self, environ: Environ, key: str) -> object:
-        """The raw value the hot path looks tenants up by; None: not memoized."""
-        return None if self._route_field is None else environ.get(self._route_field)
+        """The raw value the hot path looks tenants up by (when memoizing)."""
+        return environ.get(self._route_field) if self._route_field else None
 
     def _serve_tracked(
         self, key: str, tenant: Tenant, environ: Environ, start_response: StartResponse
@@ -275,6 +277,7 @@ class PathDispatcher(LazyDispatcher):
             negative_ttl=negative_ttl,
             failure_backoff=failure_backoff,
         )
+        self._memoize = self._unbounded  # read by the hot path below
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> ResponseBody:
         # Hot path: the path head ("/acme") looked up as it stands, then the
