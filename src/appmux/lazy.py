@@ -10,8 +10,11 @@ Dispatching" page describes, with the same constructor arguments::
     application = SubdomainDispatcher("example.com", make_app)
 
 A request whose key has no app (``create_app`` returned ``None``) goes to
-``default_app``, or gets a 404. While a factory is failing, its key's requests
-get ``503 Service Unavailable`` with ``Retry-After``; other keys are unaffected.
+``default_app``, or gets a 404. A factory may also answer with an HTTP error,
+as Flask's page does with ``NotFound()``: that answer is cached like ``None``
+(bounded, for ``negative_ttl`` seconds) and served, and the key holds no app.
+While a factory is failing, its key's requests get ``503 Service Unavailable``
+with ``Retry-After``; other keys are unaffected.
 """
 
 from __future__ import annotations
@@ -39,14 +42,17 @@ class LazyDispatcher:
     :param key_func: maps the environ to a key (see :mod:`appmux.keys`);
         ``None`` sends the request to ``default_app``.
     :param create_app: builds the WSGI app for a key, or returns ``None``
-        when the key has no app. Called once per key, never with an unsafe key.
+        when the key has no app, or an ``HTTPException`` (e.g. ``NotFound()``)
+        to answer the key's requests with. Called once per key, never with an
+        unsafe key.
     :param default_app: answers requests without a key or app; a 404 if ``None``.
     :param rewrite: adjusts the environ for the tenant's app (e.g. moves the
         key's path segment to ``SCRIPT_NAME``); called only when an app is found.
     :param max_instances: at most this many live apps, least recently used
         evicted first.
     :param idle_timeout: retire apps unused for this many seconds.
-    :param negative_ttl: seconds a ``None`` from ``create_app`` is remembered.
+    :param negative_ttl: seconds a ``None`` or an ``HTTPException`` from
+        ``create_app`` is remembered.
     :param failure_backoff: seconds a key is refused after ``create_app`` raised.
 
     Evicted apps that have a ``close()`` method are closed once every request
@@ -80,6 +86,7 @@ class LazyDispatcher:
             negative_ttl=negative_ttl,
             failure_backoff=failure_backoff,
             accept_key=is_safe_key,
+            is_answer=lambda tenant: tenant.answer,
             on_retire=lambda _key, tenant: tenant.retire(),
         )
         # The route memo maps a raw request token straight to the tenant's app,
@@ -167,8 +174,8 @@ class LazyDispatcher:
         return unavailable(environ, start_response)
 
     def _remember_route(self, raw: object, tenant: Tenant) -> None:
-        if not isinstance(raw, str):
-            return
+        if not isinstance(raw, str) or tenant.answer:
+            return  # answers expire with the negative cache: never memoized
         routes = self._routes
         # Bounded: many raw spellings (case, ports) may name one tenant.
         if len(routes) >= max(4096, 2 * len(self._pool)):

@@ -12,10 +12,14 @@ app per tenant in it. What it guarantees:
   refused with :class:`CreationFailed` for ``failure_backoff`` seconds before
   the next attempt. Nothing is cached as a success.
 * ``None`` from the factory (no such tenant) is cached as a negative entry for
-  ``negative_ttl`` seconds, at most ``max_negative`` of them.
+  ``negative_ttl`` seconds, at most ``max_negative`` of them. So is a value for
+  which ``is_answer(value)`` is true (the dispatchers' ``NotFound()``): it is
+  returned by :meth:`InstancePool.get` while it lasts but is never live.
 * ``max_instances`` bounds live instances, least recently used leaving first;
-  ``idle_timeout`` retires instances unused for that many seconds. Retired
-  values are handed to ``on_retire`` (outside the lock).
+  ``idle_timeout`` retires instances unused for that many seconds: a lookup
+  never returns one (it gets a fresh value instead), and the process's reaper
+  thread (:mod:`appmux.reaper`) retires them when no lookups come at all.
+  Retired values are handed to ``on_retire`` (outside the lock).
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from . import reaper
 
 __all__ = ["CreationFailed", "InstancePool", "PoolStats"]
 
@@ -86,9 +92,10 @@ class InstancePool(Generic[T]):
     """Lazily created values per key, bounded in number and age.
 
     ``factory(key)`` returns the value for a key, or ``None`` when the key has
-    no value (cached negatively). ``accept_key(key)``, when given, is checked
-    before a key is created or stored; a refused key is answered ``None`` and
-    never reaches the factory.
+    no value (cached negatively). A value for which ``is_answer(value)`` is true
+    is cached negatively too, and returned in place of ``None``.
+    ``accept_key(key)``, when given, is checked before a key is created or
+    stored; a refused key is answered ``None`` and never reaches the factory.
     """
 
     def __init__(
@@ -101,6 +108,7 @@ class InstancePool(Generic[T]):
         max_negative: int = 1024,
         failure_backoff: float = 1.0,
         accept_key: Callable[[str], bool] | None = None,
+        is_answer: Callable[[T], bool] | None = None,
         on_retire: Callable[[str, T], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -117,16 +125,19 @@ class InstancePool(Generic[T]):
         self._max_negative = max_negative
         self._failure_backoff = failure_backoff
         self._accept_key = accept_key
+        self._is_answer = is_answer
         self._on_retire = on_retire
         self._clock = clock
         self._track_use = max_instances is not None or idle_timeout is not None
 
         self._lock = threading.Lock()
         self._live: OrderedDict[str, _Entry[T]] = OrderedDict()
-        self._negative: OrderedDict[str, float] = OrderedDict()  # key -> expiry
+        # key -> (expiry, answer): None, or a value is_answer() accepted
+        self._negative: OrderedDict[str, tuple[float, T | None]] = OrderedDict()
         self._failed: OrderedDict[str, float] = OrderedDict()  # key -> retry time
         self._creating: dict[str, _Creation[T]] = {}
         self._next_sweep = clock() + idle_timeout if idle_timeout else math.inf
+        self._reaped = False  # registered with this process's reaper
 
         self._hits = 0
         self._misses = 0
@@ -154,6 +165,10 @@ class InstancePool(Generic[T]):
                     pass
             if self._idle_timeout is not None:
                 now = self._clock()
+                if now - entry.last_used >= self._idle_timeout:
+                    # Idle too long: retired, never revived by this lookup.
+                    self._retire_entry(key, entry)
+                    return self._get_slow(key)
                 entry.last_used = now
                 if now >= self._next_sweep:
                     self.prune()
@@ -166,10 +181,10 @@ class InstancePool(Generic[T]):
         now = self._clock()
         if now >= self._next_sweep:
             self.prune()
-        expiry = self._negative.get(key)
-        if expiry is not None and expiry > now:
+        negative = self._negative.get(key)
+        if negative is not None and negative[0] > now:
             self._hits += 1
-            return None
+            return negative[1]
         if self._accept_key is not None and not self._accept_key(key):
             return None
         with self._lock:
@@ -215,9 +230,9 @@ class InstancePool(Generic[T]):
         with self._lock:
             del self._creating[key]
             now = self._clock()
-            if value is None:
+            if value is None or (self._is_answer is not None and self._is_answer(value)):
                 if self._negative_ttl > 0 and self._max_negative > 0:
-                    self._negative[key] = now + self._negative_ttl
+                    self._negative[key] = (now + self._negative_ttl, value)
                     self._negative.move_to_end(key)
                     self._trim(self._negative, self._max_negative)
             else:
@@ -229,14 +244,26 @@ class InstancePool(Generic[T]):
                         old_key, old = self._live.popitem(last=False)
                         self._evictions += 1
                         retired.append((old_key, old.value))
+                if self._idle_timeout is not None and not self._reaped:
+                    self._reaped = True
+                    reaper.watch(self, self._idle_timeout)
         creation.value = value
         creation.done.set()
         self._retire(retired)
 
     @staticmethod
-    def _trim(table: OrderedDict[str, float], limit: int) -> None:
+    def _trim(table: OrderedDict[str, Any], limit: int) -> None:
         while len(table) > limit:
             table.popitem(last=False)
+
+    def _retire_entry(self, key: str, entry: _Entry[T]) -> None:
+        """Retire ``entry`` if it is still ``key``'s live entry."""
+        with self._lock:
+            if self._live.get(key) is not entry:
+                return  # another thread retired or replaced it already
+            del self._live[key]
+            self._evictions += 1
+        self._retire([(key, entry.value)])
 
     def _retire(self, retired: list[tuple[str, T]]) -> None:
         if self._on_retire is None:
@@ -252,8 +279,8 @@ class InstancePool(Generic[T]):
     def prune(self) -> int:
         """Retire instances idle for ``idle_timeout`` or longer; return how many.
 
-        Runs by itself during lookups about every ``idle_timeout / 2`` seconds;
-        call it from a timer to retire instances when no requests arrive.
+        Runs by itself during lookups about every ``idle_timeout / 2`` seconds,
+        and from the process's reaper thread when no lookups come.
         """
         if self._idle_timeout is None:
             return 0
@@ -267,7 +294,7 @@ class InstancePool(Generic[T]):
             stale = [k for k, e in list(self._live.items()) if e.last_used <= cutoff]
             retired = [(k, self._live.pop(k).value) for k in stale]
             self._evictions += len(retired)
-            expired = [k for k, t in self._negative.items() if t <= now]
+            expired = [k for k, (t, _) in self._negative.items() if t <= now]
             for k in expired:
                 del self._negative[k]
         finally:
@@ -297,6 +324,11 @@ class InstancePool(Generic[T]):
     def keys(self) -> list[str]:
         """The keys with a live value, least recently used first."""
         return list(self._live)
+
+    @property
+    def idle_timeout(self) -> float | None:
+        """Seconds of disuse after which a value is retired (``None``: never)."""
+        return self._idle_timeout
 
     def items(self) -> list[tuple[str, T]]:
         """``(key, value)`` for every live value, least recently used first."""

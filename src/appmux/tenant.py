@@ -12,6 +12,8 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 
+from werkzeug.exceptions import HTTPException
+
 from .types import Environ, ResponseBody, StartResponse, WSGIApplication
 
 __all__ = ["Tenant"]
@@ -22,12 +24,15 @@ logger = logging.getLogger("appmux")
 class Tenant:
     """A WSGI app created for one key, closed safely after eviction."""
 
-    __slots__ = ("key", "app", "close", "retired", "_lock", "_active")
+    __slots__ = ("key", "app", "answer", "close", "retired", "_lock", "_active")
 
     def __init__(self, key: str, app: WSGIApplication) -> None:
         close = getattr(app, "close", None)
         self.key = key
         self.app = app
+        #: True when the factory answered with an HTTP error (``NotFound()``)
+        #: rather than an app: the pool keeps it as a negative entry.
+        self.answer = isinstance(app, HTTPException)
         #: The app's ``close`` method, or ``None`` when there is nothing to close.
         self.close: Callable[[], object] | None = close if callable(close) else None
         #: True once evicted: the tenant serves no new requests.
