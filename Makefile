@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: setup demo test lint bench bench-quick
+.PHONY: setup demo test lint bench bench-quick soak
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,7 @@ bench: setup
 # A one-minute smoke run of every scenario.
 bench-quick: setup
 	$(PY) -m benchmarks --quick
+
+# The soak and fault suite: about 80 s of load on gunicorn, then on waitress (RELIABILITY.md).
+soak: setup
+	$(PY) tests/soak/run.py --seconds 80 --json soak-results.json

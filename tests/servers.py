@@ -42,13 +42,28 @@ class Server:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def worker_pids(self) -> list[int]:
+        """The processes that serve: gunicorn's workers, or the server itself."""
+        pid = self.process.pid
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return []
+        return [int(child) for child in children] or [pid]
+
 
 @contextmanager
-def serve(config: Path, *args: str, tmp_path: Path, ready_path: str = "/") -> Iterator[Server]:
+def serve(
+    config: Path,
+    *args: str,
+    tmp_path: Path,
+    ready_path: str = "/",
+    env: dict[str, str] | None = None,
+) -> Iterator[Server]:
     """Run ``python -m appmux serve CONFIG --bind 127.0.0.1:PORT ARGS`` until ready."""
     port = free_port()
     log = tmp_path / f"serve-{port}.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     with log.open("w") as out:
         process = subprocess.Popen(
             [
