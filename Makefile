@@ -40,4 +40,4 @@ bench-quick: setup
 
 # The soak and fault suite: about 80 s of load on gunicorn, then on waitress (RELIABILITY.md).
 soak: setup
-	$(PY) tests/soak/run.py --seconds 80 --json soak-results.json
+	$(PY) tests/soak/soak_suite.py --seconds 80 --json soak-results.json

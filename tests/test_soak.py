@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "soak"))
-from run import soak  # noqa: E402
+from soak_suite import soak
 
 
 @pytest.mark.timeout(180)

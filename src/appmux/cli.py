@@ -145,7 +145,7 @@ def serve(
     else:
         if (workers or settings.workers or 1) > 1:
             click.echo("appmux: waitress runs one process; workers is ignored", err=True)
-        status = run_waitress(app, where, n_threads or 4)
+        status = run_waitress(app, where, n_threads or 4, keep_proxy_headers=bool(site.proxy))
     sys.exit(status)
 
 

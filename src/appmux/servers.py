@@ -128,15 +128,28 @@ def run_gunicorn(app: WSGIApplication, bind: Bind, workers: int, threads: int) -
 # -- waitress ---------------------------------------------------------------------
 
 
-def run_waitress(app: WSGIApplication, bind: Bind, threads: int) -> int:
-    """Serve ``app`` with waitress; on SIGTERM/SIGINT stop accepting and drain."""
+def run_waitress(
+    app: WSGIApplication, bind: Bind, threads: int, *, keep_proxy_headers: bool = False
+) -> int:
+    """Serve ``app`` with waitress; on SIGTERM/SIGINT stop accepting and drain.
+
+    waitress drops ``X-Forwarded-*`` headers from untrusted peers by default;
+    ``keep_proxy_headers`` (set when the site has ``[proxy]``, whose ProxyFix
+    decides what to trust) passes them on, as gunicorn does.
+    """
     from waitress.channel import HTTPChannel
     from waitress.server import create_server
     from waitress.wasyncore import loop
 
     _log_like("%(levelname)s:%(name)s:%(message)s", None)
     try:
-        server = create_server(app, host=bind.host, port=bind.port, threads=threads)
+        server = create_server(
+            app,
+            host=bind.host,
+            port=bind.port,
+            threads=threads,
+            clear_untrusted_proxy_headers=not keep_proxy_headers,
+        )
     except OSError as exc:
         logger.error("cannot listen on %s: %s", bind, exc)
         return 1

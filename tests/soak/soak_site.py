@@ -184,8 +184,8 @@ application = HostDispatcher(
 
 @atexit.register
 def _record_unclosed() -> None:
-    pooled = {id(app) for app in tenants.instances.values()}
-    pooled |= {id(app) for app in paths.instances.values()}
     with _unclosed_lock:
+        pooled = {id(app) for app in tenants.instances.values()}
+        pooled |= {id(app) for app in paths.instances.values()}
         for iid, app in _unclosed.items():
             ledger.write("exit", iid, f"{app.kind}:{app.key}", int(id(app) in pooled))

@@ -1,6 +1,6 @@
 """The soak and fault suite: mixed, hostile, faulty traffic against a real server.
 
-``python tests/soak/run.py --seconds 80`` serves ``soak.toml`` on gunicorn
+``python tests/soak/soak_suite.py --seconds 80`` serves ``soak.toml`` on gunicorn
 (gthread, 2 workers) and then on waitress, on 127.0.0.1, drives a bounded load
 at each (threads with httpx plus raw sockets), stops the server with SIGTERM
 while requests are in flight, then checks the figures and prints them. Exit
@@ -124,7 +124,7 @@ class Load:
         elif status == 200:
             if expect is None or not body.startswith(expect):
                 self.tally.problem(f"{kind} {key}: wrong answer {body[:60]!r}")
-        elif expect is not None and status != 404 or "tenant=" in body or "path=" in body:
+        elif (expect is not None and status != 404) or "tenant=" in body or "path=" in body:
             self.tally.problem(f"{kind} {key}: status {status} body {body[:60]!r}")
 
     def tenant(self, client: httpx.Client, rng: random.Random) -> None:
@@ -242,9 +242,7 @@ def soak(server_name: str, seconds: float, threads: int, workdir: Path) -> dict[
     tally = Tally()
     figures: dict[str, Any] = {"server": server_name, "seconds": seconds}
     env = {"SOAK_LEDGER": str(ledger), "SOAK_IDLE_TIMEOUT": "2"}
-    with serve(
-        CONFIG, *SERVERS[server_name], tmp_path=workdir, env=env, ready_path="/"
-    ) as server:
+    with serve(CONFIG, *SERVERS[server_name], tmp_path=workdir, env=env, ready_path="/") as server:
         load = Load(server, tally, seed=len(server_name))
         clients = [threading.Thread(target=load.run_client, args=(n,)) for n in range(threads)]
         started = time.monotonic()
@@ -297,18 +295,18 @@ def soak(server_name: str, seconds: float, threads: int, workdir: Path) -> dict[
     created, closes, exits = book["created"], book["closes"], book["exit"]
     twice = [iid for iid, n in closes.items() if n > 1]
     neither = [iid for iid in created if closes[iid] == 0 and iid not in exits]
-    unpooled = [iid for iid, pooled in exits.items() if not pooled]
-    both = [iid for iid in exits if closes[iid]]
+    # The reaper may retire an app while the exit hook runs: then its close follows.
+    unpooled = [iid for iid, pooled in exits.items() if not pooled and not closes[iid]]
     for label, bad in (
         ("closed more than once", twice),
         ("neither live nor closed", neither),
         ("unclosed at exit but not live in its dispatcher", unpooled),
         ("closed while a request was inside it", book["closed_busy"]),
         ("served a request after close()", book["late"]),
-        ("both closed and live", both),
     ):
         if bad:
-            tally.problem(f"{len(bad)} instances {label}: {bad[:5]}")
+            named = [f"{iid} ({created.get(iid)})" for iid in bad[:5]]
+            tally.problem(f"{len(bad)} instances {label}: {named}")
     unexplained = tally.unavailable_keys - book["failed"]
     if unexplained:
         tally.problem(f"503 for keys with no injected failure: {sorted(unexplained)[:5]}")
