@@ -8,6 +8,8 @@ page, plus static host routing and a general lazy dispatcher:
 * :class:`PathDispatcher` — one app per first path segment, with a default.
 * :class:`HostDispatcher` — fixed apps by exact or wildcard host name.
 * :class:`LazyDispatcher` — one app per key of any key function.
+* :class:`TenantDispatcher` — one app per tenant of a :class:`Registry`
+  (SQLite or PostgreSQL), followed while the site runs.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from .keys import SubdomainKey, header_key, host_key, is_safe_key, path_segment_
 from .lazy import LazyDispatcher, PathDispatcher, SubdomainDispatcher
 from .mounts import DispatcherMiddleware
 from .pool import CreationFailed, InstancePool, PoolStats
+from .registry import Registry, TenantDispatcher, TenantRecord
 
 __all__ = [
     "CreationFailed",
@@ -26,8 +29,11 @@ __all__ = [
     "LazyDispatcher",
     "PathDispatcher",
     "PoolStats",
+    "Registry",
     "SubdomainDispatcher",
     "SubdomainKey",
+    "TenantDispatcher",
+    "TenantRecord",
     "header_key",
     "host_key",
     "is_safe_key",

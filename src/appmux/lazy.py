@@ -23,6 +23,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from types import MappingProxyType
+from typing import Any
 
 from werkzeug.exceptions import HTTPException, NotFound, ServiceUnavailable
 
@@ -100,7 +101,8 @@ class LazyDispatcher:
         self._route_field: str | None = field if self._unbounded and rewrite is None else None
         # Whether the slow path stores routes: only when a hot path reads them.
         self._memoize = self._route_field is not None
-        self._routes: dict[str, WSGIApplication] = {}
+        # Values are what the hot path reads: the app (a (record, app) pair for TenantDispatcher).
+        self._routes: dict[str, Any] = {}
         self._route_hits = 0
         self._lookup = self._pool.get
 
@@ -118,7 +120,7 @@ class LazyDispatcher:
     def __call__(self, environ: Environ, start_response: StartResponse) -> ResponseBody:
         field = self._route_field
         if field is not None:
-            app = self._routes.get(environ.get(field))  # type: ignore[arg-type]
+            app: WSGIApplication | None = self._routes.get(environ.get(field))  # type: ignore[arg-type]
             if app is not None:
                 self._route_hits += 1
                 return app(environ, start_response)
@@ -294,7 +296,7 @@ class PathDispatcher(LazyDispatcher):
         if end < 0:
             end = len(path)
         head = path[:end]
-        app = self._routes.get(head)
+        app: WSGIApplication | None = self._routes.get(head)
         if app is not None:
             self._route_hits += 1
             environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + head

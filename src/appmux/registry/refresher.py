@@ -1,0 +1,173 @@
+"""The background thread that keeps a process's registry snapshot current.
+
+One :class:`Refresher` per dispatcher and process: it checks the registry's
+revision every ``interval`` seconds (a single cheap query) and, on PostgreSQL,
+also wakes up as soon as a write's ``NOTIFY`` arrives. When the revision moved,
+it reads a whole new :class:`~appmux.registry.snapshot.Snapshot` and hands it
+to ``install``. Requests never wait for it and never query anything.
+
+An unreachable registry is logged once as a WARNING when the outage starts and
+once as INFO when it ends; meanwhile the process serves its last snapshot. The
+thread starts on first use, and at once in a forked child (a pre-fork server's
+workers), never in a master that does not serve.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable
+
+from .snapshot import Snapshot
+from .store import Listener, Registry, RegistryUnavailable, SchemaTooNew
+
+__all__ = ["Refresher"]
+
+logger = logging.getLogger("appmux")
+
+_forked_children_start: weakref.WeakSet[Refresher] = weakref.WeakSet()
+
+
+class Refresher:
+    """Polls (and listens to) ``registry``; calls ``install(snapshot)`` on each change."""
+
+    def __init__(
+        self, registry: Registry, install: Callable[[Snapshot], None], interval: float
+    ) -> None:
+        if not interval > 0:
+            raise ValueError(f"refresh_interval must be positive, not {interval!r}")
+        self.registry = registry
+        self.interval = interval
+        self._install = install
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._stop = threading.Event()
+        self._start_lock = threading.Lock()
+        #: The revision of the installed snapshot (``None`` before the first).
+        self.revision: int | None = None
+        #: ``time.time()`` of the last successful check (``None`` before the first).
+        self.checked_at: float | None = None
+        #: Revision checks made, and failed checks, by this process.
+        self.checks = 0
+        self.errors = 0
+        self.outage: str | None = None
+        _forked_children_start.add(self)
+
+    # -- loading ------------------------------------------------------------------
+
+    def load_now(self) -> Snapshot | None:
+        """Read and install a snapshot now; ``None`` (logged) if the registry is down.
+
+        :class:`SchemaTooNew` propagates: the process must not start.
+        """
+        try:
+            snapshot = self.registry.snapshot()
+        except RegistryUnavailable as exc:
+            self._failed(exc)
+            return None
+        self._installed(snapshot)
+        return snapshot
+
+    def check(self) -> bool:
+        """One revision check, and a new snapshot if it moved; True if one was installed."""
+        revision = self.registry.revision()
+        self.checks += 1
+        self.checked_at = time.time()
+        if revision == self.revision:
+            self._recovered()
+            return False
+        snapshot = self.registry.snapshot()
+        self._installed(snapshot)
+        return True
+
+    def _installed(self, snapshot: Snapshot) -> None:
+        self._install(snapshot)
+        self.revision = snapshot.revision
+        self.checked_at = time.time()
+        self._recovered()
+
+    def _failed(self, exc: BaseException) -> None:
+        self.errors += 1
+        if self.outage is None:
+            self.outage = str(exc)
+            logger.warning(
+                "registry unreachable, serving the last snapshot (revision %s): %s",
+                self.revision,
+                exc,
+            )
+
+    def _recovered(self) -> None:
+        if self.outage is not None:
+            self.outage = None
+            logger.info("registry reachable again (revision %s)", self.revision)
+
+    # -- the thread -------------------------------------------------------------------
+
+    def ensure_running(self) -> None:
+        """Start this process's thread if it is not running (cheap when it is)."""
+        if self._pid == os.getpid() or self._stop.is_set():
+            return
+        with self._start_lock:
+            if self._pid == os.getpid() or self._stop.is_set():
+                return
+            self._thread = threading.Thread(
+                target=self._run, name="appmux-registry-refresher", daemon=True
+            )
+            self._pid = os.getpid()
+            self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        """Whether this process's thread is alive."""
+        return self._pid == os.getpid() and self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread for good (it finishes its current check first)."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and self._pid == os.getpid() and thread.is_alive():
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        listener: Listener | None = None
+        stop = self._stop
+        while not stop.is_set():
+            try:
+                if listener is None and self.registry.notifies:
+                    listener = self.registry.listener()
+                self.check()
+                if listener is not None:
+                    # Wakes early on NOTIFY; the timeout is the polling fallback.
+                    listener.wait(self.interval)
+                else:
+                    stop.wait(self.interval)
+            except SchemaTooNew as exc:
+                self._failed(exc)
+                stop.wait(self.interval)
+            except Exception as exc:  # the registry is down: keep serving, retry
+                self._failed(exc)
+                if listener is not None:
+                    listener.close()
+                    listener = None
+                stop.wait(self.interval)
+        if listener is not None:
+            listener.close()
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's thread did not survive the fork: run one here at once, so
+        # a worker forked long after its master built the snapshot catches up.
+        self._pid = 0
+        self._start_lock = threading.Lock()
+        if not self._stop.is_set():
+            self.ensure_running()
+
+
+def _restart_in_child() -> None:
+    for refresher in list(_forked_children_start):
+        refresher._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_restart_in_child)
