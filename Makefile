@@ -18,8 +18,10 @@ demo: setup
 	@echo "  http://localhost:8000/               Flask frontend"
 	@echo "  http://localhost:8000/backend/       Flask API"
 	@echo "  http://localhost:8000/legacy/        Django project"
-	@echo "  http://acme.localhost:8000/          a per-tenant Flask app (also globex; others: 404)"
+	@echo "  http://acme.localhost:8000/          a registry tenant's Flask app (also globex; others: 404)"
+	@echo "Add a tenant while it runs: (cd examples && ../$(VENV)/bin/appmux tenants add initech)"
 	@echo "Ctrl-C stops it."
+	$(PY) examples/seed_tenants.py
 	$(VENV)/bin/appmux serve examples/appmux.toml
 
 test: setup

@@ -9,18 +9,25 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from servers import serve
 
+from appmux import Registry
+
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "appmux.toml"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None and not os.environ.get("CI"),
-    reason="Debian's chromium is not installed (.ci/run installs it)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        CHROMIUM is None and not os.environ.get("CI"),
+        reason="Debian's chromium is not installed (.ci/run installs it)",
+    ),
+    # The demo serves its tenants from a registry: a seeded one in a temp dir.
+    pytest.mark.usefixtures("demo_registry"),
+]
 
 
 def chromium(tmp_path: Path, *args: str) -> str:
@@ -46,7 +53,7 @@ def chromium(tmp_path: Path, *args: str) -> str:
     return out.stdout
 
 
-def test_demo_pages_render_in_chromium(tmp_path: Path) -> None:
+def test_demo_pages_render_in_chromium(tmp_path: Path, demo_registry: str) -> None:
     with serve(DEMO, "--server", "gunicorn", tmp_path=tmp_path) as server:
         home = chromium(tmp_path, "--dump-dom", f"http://localhost:{server.port}/")
         assert '<a id="backend" href="/backend/">' in home
@@ -65,4 +72,19 @@ def test_demo_pages_render_in_chromium(tmp_path: Path) -> None:
             f"http://globex.localhost:{server.port}/",
         )
         assert shot.stat().st_size > 1000
+
+        # A custom domain added while the site runs, opened by its own name.
+        Registry(demo_registry).add_domain("shop.acme.test", "acme", primary=True)
+        deadline = time.monotonic() + 5
+        while server.get("/", host="shop.acme.test").status_code != 200:
+            assert time.monotonic() < deadline, "the new domain was not served in time"
+            time.sleep(0.1)
+        custom = chromium(
+            tmp_path,
+            "--host-resolver-rules=MAP shop.acme.test 127.0.0.1",
+            "--dump-dom",
+            f"http://shop.acme.test:{server.port}/",
+        )
+        assert '<h1 id="tenant">Acme Corp</h1>' in custom
+        assert "custom domains: shop.acme.test" in custom
         assert server.stop() == 0

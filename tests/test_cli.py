@@ -15,6 +15,9 @@ from appmux.cli import cli
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEMO = str(EXAMPLES / "appmux.toml")
 
+# The demo serves its tenants from a registry: a seeded one in a temp dir.
+pytestmark = pytest.mark.usefixtures("demo_registry")
+
 
 def run(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(cli, list(args))
@@ -34,7 +37,7 @@ def test_routes_prints_a_table() -> None:
     assert lines[0].split() == ["HOST", "PREFIX", "TARGET", "KIND", "OPTIONS"]
     assert any("/legacy" in line and "legacy_site.wsgi:application" in line for line in lines)
     assert any(
-        "*.localhost" in line and "max_instances=100" in line and "idle_timeout=900" in line
+        "registry" in line and "max_instances=100" in line and "idle_timeout=900" in line
         for line in lines
     )
 
@@ -46,7 +49,7 @@ def test_routes_prints_a_table() -> None:
             "http://localhost:8000/backend/users",
             ["backend_app:application", "'/backend'", "'/users'"],
         ),
-        ("http://acme.localhost:8000/about", ["tenants:make_app('acme')", "tenant key:  'acme'"]),
+        ("http://acme.localhost:8000/about", ["tenants:create_app('acme')", "tenant key:  'acme'"]),
         ("localhost/legacy/reports/3/", ["legacy_site.wsgi:application", "'/legacy'"]),
     ],
 )

@@ -119,6 +119,41 @@ BROKEN = [
         "tenants.factory",
         "has no attribute",
     ),
+    (
+        '[tenants]\nby = "registry"\nfactory = "tenants:create_app"\n',
+        "registry.url",
+        "missing",
+    ),
+    ('app = "a:b"\n[registry]\nurl = "tenants.db"\n', "registry.url", "must be a URL"),
+    ('app = "a:b"\n[registry]\nurl = "sqlite:///t.db"\nttl = 1\n', "registry.ttl", "unknown"),
+    ('app = "a:b"\n[registry]\nrefresh_interval = 0\n', "registry.refresh_interval", "positive"),
+    ('app = "a:b"\n[registry]\nreserved = "www"\n', "registry.reserved", "list"),
+    (
+        '[registry]\nurl = "mysql://x/y"\n'
+        '[tenants]\nby = "registry"\nfactory = "tenants:create_app"\n',
+        "registry.url",
+        "unsupported registry URL",
+    ),
+    (
+        '[tenants]\nby = "registry"\nfactory = "a:b"\nbase_domains = "example.com"\n',
+        "tenants.base_domains",
+        "list of domains",
+    ),
+    (
+        '[tenants]\nby = "registry"\nfactory = "a:b"\nbase_domains = ["bad..com"]\n',
+        "tenants.base_domains",
+        "invalid domain",
+    ),
+    (
+        '[tenants]\nby = "subdomain"\ndomain = "a.com"\nfactory = "a:b"\nbase_domains = []\n',
+        "tenants.base_domains",
+        "only goes with by = 'registry'",
+    ),
+    (
+        '[tenants]\nby = "registry"\nfactory = "a:b"\nsuspended_status = 200\n',
+        "tenants.suspended_status",
+        "4xx or 5xx",
+    ),
 ]
 
 
@@ -178,7 +213,8 @@ def demo_site():  # type: ignore[no-untyped-def]
     ("host", "path", "status", "needle"),
     [
         ("localhost:8000", "/", 200, "appmux demo"),
-        ("127.0.0.1:8000", "/backend/", 200, '"users_url":"/backend/users"'),
+        ("localhost:8000", "/backend/", 200, '"users_url":"/backend/users"'),
+        ("127.0.0.1:8000", "/", 400, "does not serve that host"),
         ("localhost", "/legacy/", 200, 'href="/legacy/reports/2024/"'),
         ("acme.localhost:8000", "/", 200, "Acme Corp"),
         ("ACME.localhost.", "/about", 200, "about acme: http://acme.localhost./"),
@@ -187,6 +223,7 @@ def demo_site():  # type: ignore[no-untyped-def]
         ("a b", "/", 400, "Bad Request"),
     ],
 )
+@pytest.mark.usefixtures("demo_registry")
 def test_demo_site_in_process(host: str, path: str, status: int, needle: str) -> None:
     result = call(demo_site(), path, host=host)
     assert result.status == status
@@ -234,3 +271,22 @@ def test_routes_and_resolve_import_nothing(tmp_path: Path) -> None:
         "acme",
     )
     assert resolve_url(config, "http://localhost/other").target == "never_imported_a:app"
+
+
+def test_registry_url_is_relative_to_the_config_file_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("APPMUX_REGISTRY_URL", raising=False)
+    (tmp_path / "site").mkdir()
+    path = write(
+        tmp_path / "site",
+        '[registry]\nurl = "sqlite:///data/t.db"\nreserved = ["WWW", "admin"]\n'
+        '[tenants]\nby = "registry"\nfactory = "tenants:create_app"\n'
+        'base_domains = ["Example.COM"]\n',
+    )
+    config = load_config(path)
+    assert config.registry_url() == f"sqlite:///{tmp_path / 'site' / 'data' / 't.db'}"
+    assert config.registry.reserved == ("www", "admin")
+    assert config.base_domains() == ("example.com",)
+    monkeypatch.setenv("APPMUX_REGISTRY_URL", "sqlite:////elsewhere.db")
+    assert config.registry_url() == "sqlite:////elsewhere.db"

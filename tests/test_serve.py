@@ -6,6 +6,8 @@ Loopback only, free ports, every process stopped by the test itself.
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -17,6 +19,9 @@ from servers import serve
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SITES = Path(__file__).resolve().parent / "sites"
 DEMO = EXAMPLES / "appmux.toml"
+
+# The demo serves its tenants from a registry: a seeded one in a temp dir.
+pytestmark = pytest.mark.usefixtures("demo_registry")
 
 MODES = {
     "gunicorn": ["--server", "gunicorn", "--workers", "2", "--threads", "2"],
@@ -35,6 +40,28 @@ HOSTILE_HOSTS = [
 ]
 
 
+def test_readme_adds_a_tenant_without_a_restart(tmp_path: Path, demo_registry: str) -> None:
+    """The README's ``appmux tenants add initech``, then initech.localhost answers."""
+    with serve(DEMO, "--server", "gunicorn", "--workers", "2", tmp_path=tmp_path) as server:
+        assert server.get("/", host="initech.localhost").status_code == 404
+        added = subprocess.run(
+            [sys.executable, "-m", "appmux", "tenants", "add", "initech", "--set", "name=Initech"],
+            cwd=EXAMPLES,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert added.returncode == 0, added.stderr
+        started = time.monotonic()
+        while server.get("/", host="initech.localhost").status_code != 200:
+            assert time.monotonic() - started < 2.0, "not served within 2 s"
+            time.sleep(0.05)
+        # Both workers serve it: every request of a burst answers 200.
+        answers = {server.get("/", host="initech.localhost").status_code for _ in range(20)}
+        assert answers == {200}
+        assert "Initech" in server.get("/", host="initech.localhost").text
+
+
 @pytest.mark.parametrize("mode", list(MODES))
 def test_demo_site_on_a_real_server(mode: str, tmp_path: Path) -> None:
     with serve(DEMO, *MODES[mode], tmp_path=tmp_path) as server:
@@ -47,8 +74,8 @@ def test_demo_site_on_a_real_server(mode: str, tmp_path: Path) -> None:
             "script_root": "/backend",
             "users_url": "/backend/users",
         }
-        users = server.get("/backend/users", host=f"127.0.0.1:{server.port}").json()
-        assert users["url"] == f"http://127.0.0.1:{server.port}/backend/users"
+        users = server.get("/backend/users", host=f"localhost:{server.port}").json()
+        assert users["url"] == f"http://localhost:{server.port}/backend/users"
 
         legacy = server.get("/legacy/", host="localhost")
         assert legacy.status_code == 200 and 'href="/legacy/reports/2024/"' in legacy.text

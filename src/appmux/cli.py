@@ -21,6 +21,7 @@ from typing import NoReturn
 import click
 
 from .config import ConfigError, SiteConfig, find_config, load_config
+from .registry import commands as registry_commands
 from .servers import default_server, parse_bind, run_dev, run_gunicorn, run_waitress
 from .site import build_site, check_site, resolve_url, route_rows
 
@@ -61,6 +62,8 @@ def cli() -> None:
       appmux routes                      # the routing table
       appmux check                       # import everything, report every problem
       appmux resolve http://acme.localhost:8000/about
+      appmux tenants add initech --set theme=dark   # the tenant registry
+      appmux domains add shop.acme.com --tenant acme
     """
 
 
@@ -213,6 +216,11 @@ def resolve(url: str, config: str | None) -> None:
     click.echo(f"SCRIPT_NAME: {found.script_name!r}")
     click.echo(f"PATH_INFO:   {found.path_info!r}")
     click.echo(f"tenant key:  {'-' if found.tenant_key is None else repr(found.tenant_key)}")
+
+
+cli.add_command(registry_commands.registry)
+cli.add_command(registry_commands.tenants)
+cli.add_command(registry_commands.domains)
 
 
 def main() -> None:

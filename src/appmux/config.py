@@ -28,6 +28,16 @@ table with ``app``, ``mounts`` or ``tenants`` (one of them) and optionally
     max_instances = 1000
     idle_timeout = 600
 
+    [registry]                    # the tenant registry that by = "registry" follows
+    url = "sqlite:///tenants.db"  # relative to this file; APPMUX_REGISTRY_URL overrides
+    refresh_interval = 1.0
+    reserved = ["www"]            # keys `appmux tenants add` refuses
+
+    [hosts."*.example.net".tenants]
+    by = "registry"               # tenants and custom domains from the registry
+    base_domains = ["example.net"]
+    factory = "tenants:create_app"  # create_app(record) -> WSGI app
+
 Parsing checks the file's structure only; importing the references is
 :mod:`appmux.site`'s job. Every problem is a :class:`ConfigError` naming the
 file and the key.
@@ -35,6 +45,7 @@ file and the key.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +61,7 @@ __all__ = [
     "HostsNode",
     "MountsNode",
     "Node",
+    "RegistrySettings",
     "ServerSettings",
     "SiteConfig",
     "TenantsNode",
@@ -62,18 +74,23 @@ PROXY_KEYS = ("x_for", "x_proto", "x_host", "x_port", "x_prefix")
 SERVER_KEYS = ("bind", "workers", "threads", "server")
 SERVERS = ("gunicorn", "waitress")
 NODE_KEYS = ("app", "mounts", "tenants", "hosts")
-TENANT_KINDS = ("subdomain", "path", "header")
+TENANT_KINDS = ("subdomain", "path", "header", "registry")
 TENANT_KEYS = (
     "by",
     "factory",
     "domain",
     "header",
+    "base_domains",
     "default",
     "max_instances",
     "idle_timeout",
     "negative_ttl",
     "failure_backoff",
+    "suspended_status",
 )
+REGISTRY_KEYS = ("url", "refresh_interval", "reserved")
+#: The environment variable that overrides ``[registry] url``.
+REGISTRY_URL_ENV = "APPMUX_REGISTRY_URL"
 
 
 class ConfigError(Exception):
@@ -124,6 +141,7 @@ class TenantsNode:
     header: str | None = None
     default: Node | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    base_domains: tuple[str, ...] = ()
 
 
 Node = Union[AppNode, MountsNode, HostsNode, TenantsNode]  # noqa: UP007 - runtime alias
@@ -140,6 +158,15 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class RegistrySettings:
+    """The ``[registry]`` table: where the tenant registry lives."""
+
+    url: str | None = None
+    refresh_interval: float = 1.0
+    reserved: tuple[str, ...] = ("www",)
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     """A parsed config file."""
 
@@ -147,11 +174,39 @@ class SiteConfig:
     root: Node
     proxy: dict[str, int] | None = None
     server: ServerSettings = ServerSettings()
+    registry: RegistrySettings = RegistrySettings()
 
     @property
     def folder(self) -> Path:
         """The folder references are imported from."""
         return self.path.parent
+
+    def registry_url(self) -> str | None:
+        """``APPMUX_REGISTRY_URL``, else ``[registry] url`` (made absolute for SQLite)."""
+        return os.environ.get(REGISTRY_URL_ENV) or self.registry.url
+
+    def base_domains(self) -> tuple[str, ...]:
+        """Every base domain of the site's registry tenants."""
+        found: list[str] = []
+        for node in _walk(self.root):
+            if isinstance(node, TenantsNode) and node.by == "registry":
+                found += [d for d in node.base_domains if d not in found]
+        return tuple(found)
+
+
+def _walk(node: Node | None) -> list[Node]:
+    if node is None:
+        return []
+    nodes: list[Node] = [node]
+    if isinstance(node, MountsNode):
+        for child in [node.root, *node.mounts.values()]:
+            nodes += _walk(child)
+    elif isinstance(node, HostsNode):
+        for child in [*node.hosts.values(), node.default]:
+            nodes += _walk(child)
+    elif isinstance(node, TenantsNode):
+        nodes += _walk(node.default)
+    return nodes
 
 
 def find_config(folder: Path) -> Path | None:
@@ -222,13 +277,30 @@ class _Parser:
                 )
 
     def site(self, data: dict[str, Any], prefix: str) -> SiteConfig:
-        self.no_unknown_keys(data, prefix, ("proxy", "server", *NODE_KEYS))
+        self.no_unknown_keys(data, prefix, ("proxy", "server", "registry", *NODE_KEYS))
         proxy = self.proxy(data["proxy"], _join(prefix, "proxy")) if "proxy" in data else None
         server = self.server(data.get("server", {}), _join(prefix, "server"))
+        registry = self.registry(data.get("registry", {}), _join(prefix, "registry"))
         routing = {k: v for k, v in data.items() if k in NODE_KEYS}
         if not routing:
             raise self.error(prefix, "nothing to serve: add [mounts], [hosts], [tenants] or app")
-        return SiteConfig(self.path, self.node(routing, prefix), proxy, server)
+        return SiteConfig(self.path, self.node(routing, prefix), proxy, server, registry)
+
+    def registry(self, value: Any, key: str) -> RegistrySettings:
+        table = self.table(value, key)
+        self.no_unknown_keys(table, key, REGISTRY_KEYS)
+        url = table.get("url")
+        if url is not None:
+            if not isinstance(url, str) or "://" not in url:
+                raise self.error(_join(key, "url"), "must be a URL such as 'sqlite:///tenants.db'")
+            url = _relative_to(url, self.path.parent)
+        interval = table.get("refresh_interval", 1.0)
+        if not isinstance(interval, int | float) or isinstance(interval, bool) or interval <= 0:
+            raise self.error(_join(key, "refresh_interval"), "must be a positive number of seconds")
+        reserved = table.get("reserved", ["www"])
+        if not isinstance(reserved, list) or not all(isinstance(k, str) for k in reserved):
+            raise self.error(_join(key, "reserved"), "must be a list of tenant keys")
+        return RegistrySettings(url, float(interval), tuple(k.lower() for k in reserved))
 
     def proxy(self, value: Any, key: str) -> dict[str, int]:
         table = self.table(value, key)
@@ -343,6 +415,19 @@ class _Parser:
                 raise self.error(_join(key, "domain"), "required with by = 'subdomain'")
         elif "domain" in table:
             raise self.error(_join(key, "domain"), "only goes with by = 'subdomain'")
+        base_domains: tuple[str, ...] = ()
+        if by == "registry":
+            base_domains = self.base_domains(table.get("base_domains"), _join(key, "base_domains"))
+            if "negative_ttl" in table:
+                raise self.error(_join(key, "negative_ttl"), "does not go with by = 'registry'")
+        elif "base_domains" in table:
+            raise self.error(_join(key, "base_domains"), "only goes with by = 'registry'")
+        if "suspended_status" in table:
+            status = table["suspended_status"]
+            if by != "registry":
+                raise self.error(_join(key, "suspended_status"), "only goes with by = 'registry'")
+            if not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599:
+                raise self.error(_join(key, "suspended_status"), "must be a 4xx or 5xx status")
         if by == "header":
             header = table.get("header")
             if not isinstance(header, str) or not header:
@@ -365,4 +450,27 @@ class _Parser:
                 if seconds < 0 or (name == "idle_timeout" and seconds == 0):
                     raise self.error(_join(key, name), "must be positive")
                 options[name] = seconds
-        return TenantsNode(by, factory, key, domain, header, default, options)
+        if "suspended_status" in table:
+            options["suspended_status"] = table["suspended_status"]
+        return TenantsNode(by, factory, key, domain, header, default, options, base_domains)
+
+    def base_domains(self, value: Any, key: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(d, str) for d in value):
+            raise self.error(key, "must be a list of domains, e.g. ['example.com']")
+        domains: list[str] = []
+        for domain in value:
+            try:
+                domains.append(normalize_domain(domain))
+            except ValueError as exc:
+                raise self.error(key, str(exc)) from None
+        return tuple(domains)
+
+
+def _relative_to(url: str, folder: Path) -> str:
+    """A ``sqlite:///relative.db`` URL made absolute against ``folder``."""
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() == "sqlite" and rest.startswith("/") and not rest.startswith("//"):
+        return f"sqlite:///{folder / rest[1:]}"
+    return url

@@ -19,12 +19,22 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import create_environ
 
-from .config import AppNode, ConfigError, HostsNode, MountsNode, Node, SiteConfig, TenantsNode
+from .config import (
+    REGISTRY_URL_ENV,
+    AppNode,
+    ConfigError,
+    HostsNode,
+    MountsNode,
+    Node,
+    SiteConfig,
+    TenantsNode,
+)
 from .host_dispatcher import HostDispatcher
 from .keys import header_key
 from .lazy import LazyDispatcher, PathDispatcher, SubdomainDispatcher
 from .mounts import DispatcherMiddleware
 from .refs import BadReference, load_reference
+from .registry import Registry, SchemaTooNew, TenantDispatcher
 from .types import Environ, ResponseBody, StartResponse, WSGIApplication
 
 __all__ = ["Resolution", "RouteRow", "build_site", "check_site", "resolve_url", "route_rows"]
@@ -72,6 +82,7 @@ class _Builder:
         self.config = config
         self.loader = loader
         self.errors = errors
+        self._registry: Registry | None = None
 
     def load(self, ref: str, key: str, role: str) -> Any:
         try:
@@ -102,9 +113,37 @@ class _Builder:
             return HostDispatcher(hosts, default_app=default)
         return self.tenants(node)
 
+    def registry(self) -> Registry:
+        """The site's one :class:`Registry` (``[registry] url`` or the environment)."""
+        if self._registry is None:
+            url = self.config.registry_url()
+            if url is None:
+                raise ConfigError(
+                    self.config.path,
+                    "registry.url",
+                    f"missing: by = 'registry' needs [registry] url (or {REGISTRY_URL_ENV})",
+                )
+            try:
+                self._registry = Registry(url)
+            except ValueError as exc:
+                raise ConfigError(self.config.path, "registry.url", str(exc)) from None
+        return self._registry
+
     def tenants(self, node: TenantsNode) -> WSGIApplication:
         factory = self.load(node.factory, f"{node.key}.factory", "factory")
         default = self.build(node.default) if node.default is not None else None
+        if node.by == "registry":
+            try:
+                return TenantDispatcher(
+                    self.registry(),
+                    factory,
+                    base_domains=node.base_domains,
+                    refresh_interval=self.config.registry.refresh_interval,
+                    unknown_tenant_app=default,
+                    **node.options,
+                )
+            except SchemaTooNew as exc:
+                raise ConfigError(self.config.path, "registry", str(exc)) from None
         if node.by == "subdomain":
             assert node.domain is not None  # the parser guarantees it
             return SubdomainDispatcher(node.domain, factory, default_app=default, **node.options)
@@ -151,6 +190,8 @@ def _rows(node: Node, host: str, prefix: str) -> Iterable[RouteRow]:
             kind = f"tenant per subdomain of {node.domain}"
         elif node.by == "path":
             kind = "tenant per path segment"
+        elif node.by == "registry":
+            kind = f"tenant per registry entry (base {', '.join(node.base_domains) or '-'})"
         else:
             kind = f"tenant per {node.header} header"
         options = " ".join(f"{k}={v}" for k, v in node.options.items())
@@ -201,7 +242,12 @@ def resolve_url(config: SiteConfig, url: str) -> Resolution:
     def loader(ref: str, key: str, role: str) -> Any:
         if role == "app":
             return probe(ref, "app")
-        return lambda tenant: probe(f"{ref}({tenant!r})", "tenant", tenant)
+
+        def factory(tenant: Any) -> WSGIApplication:
+            key = getattr(tenant, "key", tenant)  # a registry factory gets the record
+            return probe(f"{ref}({key!r})", "tenant", key)
+
+        return factory
 
     site = _Builder(config, loader).site()
 

@@ -108,6 +108,7 @@ class _Queries(Protocol):
 
 class _Backend(Protocol):
     notifies: bool
+    may_create: bool
 
     def transaction(self, write: bool) -> Any: ...
 
@@ -205,6 +206,7 @@ class Registry:
 
     def init(self) -> int:
         """Create or upgrade the schema (idempotent); return its version."""
+        self._backend.may_create = True
         with self._lock, _unavailable_on_error(self), self._backend.transaction(True) as q:
             for statement in _SCHEMA[:1]:
                 q(statement)
@@ -509,11 +511,17 @@ class _SQLite:
     def __init__(self, path: str, registry: Registry) -> None:
         self.path = path
         self.registry = registry
+        #: Only ``init()`` creates the database file; readers never leave an empty one.
+        self.may_create = False
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
 
     def connection(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():
+            if not self.may_create and not Path(self.path).is_file():
+                raise sqlite3.OperationalError(
+                    f"no database file {self.path}: run `appmux registry init`"
+                )
             if not Path(self.path).parent.is_dir():
                 raise sqlite3.OperationalError(f"no folder {Path(self.path).parent}")
             conn = sqlite3.connect(
@@ -577,6 +585,7 @@ def _psycopg() -> Any:
 
 class _Postgres:
     notifies = True
+    may_create = True
 
     def __init__(self, url: str, registry: Registry) -> None:
         self.url = url
