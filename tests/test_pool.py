@@ -221,3 +221,28 @@ def test_bad_options_are_refused() -> None:
         InstancePool(lambda k: k, max_instances=0)
     with pytest.raises(ValueError):
         InstancePool(lambda k: k, idle_timeout=0)
+
+
+def test_invalidate_during_creation_retires_the_value_it_was_making() -> None:
+    started, release = threading.Event(), threading.Event()
+    retired: list[tuple[str, str]] = []
+    versions = iter(["old", "new"])
+
+    def factory(key: str) -> str:
+        value = next(versions)
+        if value == "old":
+            started.set()
+            release.wait(10)
+        return value
+
+    pool: InstancePool[str] = InstancePool(factory, on_retire=lambda k, v: retired.append((k, v)))
+    got: list[str | None] = []
+    thread = threading.Thread(target=lambda: got.append(pool.get("a")))
+    thread.start()
+    assert started.wait(10)
+    pool.invalidate("a")  # the config changed while "old" was being built
+    release.set()
+    thread.join(10)
+    assert got == ["old"]  # the request that asked for it still gets it
+    assert retired == [("a", "old")]
+    assert pool.get("a") == "new"  # never served from the pool again

@@ -6,6 +6,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,24 @@ class Factory:
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Registry:
+def sqlite_registry(tmp_path: Path) -> Iterator[Registry]:
     reg = Registry(f"sqlite:///{tmp_path}/tenants.db")
     reg.init()
-    return reg
+    yield reg
+    reg.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
+    """The same tests on both stores: SQLite, and a real PostgreSQL server."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/tenants.db"
+    else:
+        url = request.getfixturevalue("postgres").new_database()
+    reg = Registry(url)
+    reg.init()
+    yield reg
+    reg.close()
 
 
 def wait_for(predicate: Any, timeout: float = 5.0) -> bool:
@@ -161,7 +176,8 @@ def test_registry_refuses_bad_input_with_the_reason(
     assert registry.revision() == revision  # nothing was written
 
 
-def test_one_primary_per_tenant_is_enforced_by_the_database(registry: Registry) -> None:
+def test_one_primary_per_tenant_is_enforced_by_the_database(sqlite_registry: Registry) -> None:
+    registry = sqlite_registry
     registry.add_tenant("acme")
     registry.add_domain("a.com", "acme", primary=True)
     registry.add_domain("b.com", "acme")
@@ -174,7 +190,8 @@ def test_one_primary_per_tenant_is_enforced_by_the_database(registry: Registry) 
     assert record is not None and record.primary_host == "b.com"
 
 
-def test_newer_schema_is_refused_naming_both_versions(registry: Registry) -> None:
+def test_newer_schema_is_refused_naming_both_versions(sqlite_registry: Registry) -> None:
+    registry = sqlite_registry
     db = sqlite3.connect(registry.url.partition(":///")[2])
     db.execute("UPDATE appmux_meta SET schema_version = 99")
     db.commit()
@@ -359,9 +376,13 @@ def test_unreachable_registry_at_start_answers_503_then_serves(tmp_path: Path) -
 
 
 def test_outage_is_logged_once_and_recovery_once(
-    site: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    sqlite_registry: Registry, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    registry, dispatcher, _ = site
+    registry = sqlite_registry
+    registry.add_tenant("acme")
+    dispatcher = TenantDispatcher(
+        registry, Factory(), base_domains=["example.com"], refresh_interval=0.1
+    )
     assert call(dispatcher, host="acme.example.com").status == 200
     path = Path(registry.url.partition(":///")[2])
     caplog.set_level(logging.INFO, logger="appmux")

@@ -80,12 +80,14 @@ class _Entry(Generic[T]):
 class _Creation(Generic[T]):
     """One in-flight factory call that concurrent requests wait on."""
 
-    __slots__ = ("done", "value", "failed")
+    __slots__ = ("done", "value", "failed", "discard")
 
     def __init__(self) -> None:
         self.done = threading.Event()
         self.value: T | None = None
         self.failed = False
+        # Set by invalidate() while the factory runs: its value is already stale.
+        self.discard = False
 
 
 class InstancePool(Generic[T]):
@@ -235,6 +237,11 @@ class InstancePool(Generic[T]):
                     self._negative[key] = (now + self._negative_ttl, value)
                     self._negative.move_to_end(key)
                     self._trim(self._negative, self._max_negative)
+            elif creation.discard:
+                # Invalidated while it was being made: its waiters get it, then it retires.
+                self._creations += 1
+                self._evictions += 1
+                retired.append((key, value))
             else:
                 self._creations += 1
                 self._negative.pop(key, None)
@@ -303,18 +310,27 @@ class InstancePool(Generic[T]):
         return len(retired)
 
     def invalidate(self, key: str) -> bool:
-        """Forget ``key`` (live, negative or failed); True if anything was held."""
+        """Forget ``key`` (live, negative or failed); True if anything was held.
+
+        A value the factory is making for ``key`` right now is retired as soon
+        as it is made (its waiting requests still get it): it may be stale.
+        """
         with self._lock:
             entry = self._live.pop(key, None)
             negative = self._negative.pop(key, None)
             failed = self._failed.pop(key, None)
+            creation = self._creating.get(key)
+            if creation is not None:
+                creation.discard = True
         if entry is not None:
             self._retire([(key, entry.value)])
         return entry is not None or negative is not None or failed is not None
 
     def clear(self) -> None:
-        """Forget every key; live values are retired."""
+        """Forget every key; live values are retired, values being made are discarded."""
         with self._lock:
+            for creation in self._creating.values():
+                creation.discard = True
             retired = [(k, e.value) for k, e in list(self._live.items())]
             self._live.clear()
             self._negative.clear()

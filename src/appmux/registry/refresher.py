@@ -28,6 +28,10 @@ __all__ = ["Refresher"]
 
 logger = logging.getLogger("appmux")
 
+#: After a NOTIFY, how often and how far apart to re-check until its revision shows.
+CATCH_UP_TRIES = 20
+CATCH_UP_PAUSE = 0.025
+
 _forked_children_start: weakref.WeakSet[Refresher] = weakref.WeakSet()
 
 
@@ -50,6 +54,8 @@ class Refresher:
         self.revision: int | None = None
         #: ``time.time()`` of the last successful check (``None`` before the first).
         self.checked_at: float | None = None
+        #: ``time.time()`` when the installed snapshot was read.
+        self.installed_at: float | None = None
         #: Revision checks made, and failed checks, by this process.
         self.checks = 0
         self.errors = 0
@@ -86,7 +92,7 @@ class Refresher:
     def _installed(self, snapshot: Snapshot) -> None:
         self._install(snapshot)
         self.revision = snapshot.revision
-        self.checked_at = time.time()
+        self.checked_at = self.installed_at = time.time()
         self._recovered()
 
     def _failed(self, exc: BaseException) -> None:
@@ -139,11 +145,13 @@ class Refresher:
                 if listener is None and self.registry.notifies:
                     listener = self.registry.listener()
                 self.check()
-                if listener is not None:
-                    # Wakes early on NOTIFY; the timeout is the polling fallback.
-                    listener.wait(self.interval)
-                else:
+                if listener is None:
                     stop.wait(self.interval)
+                    continue
+                # Wakes early on NOTIFY; the timeout is the polling fallback.
+                announced = listener.wait(self.interval)
+                if announced is not None:
+                    self._catch_up(announced)
             except SchemaTooNew as exc:
                 self._failed(exc)
                 stop.wait(self.interval)
@@ -155,6 +163,16 @@ class Refresher:
                 stop.wait(self.interval)
         if listener is not None:
             listener.close()
+
+    def _catch_up(self, announced: int) -> None:
+        """Check until the announced revision is read (a notification can outrun
+        the commit's visibility to this process's other connection)."""
+        for _ in range(CATCH_UP_TRIES):
+            if self._stop.is_set() or (self.revision or 0) >= announced:
+                return
+            self.check()
+            if (self.revision or 0) < announced:
+                time.sleep(CATCH_UP_PAUSE)
 
     def _after_fork_in_child(self) -> None:
         # The parent's thread did not survive the fork: run one here at once, so

@@ -124,8 +124,8 @@ class _Backend(Protocol):
 class Listener(Protocol):
     """A connection that waits for change notifications (PostgreSQL)."""
 
-    def wait(self, timeout: float) -> bool:
-        """Block up to ``timeout`` seconds; True if a change was announced."""
+    def wait(self, timeout: float) -> int | None:
+        """Block up to ``timeout`` seconds; the revision a write announced, if any."""
 
     def close(self) -> None:
         """Close the connection."""
@@ -650,12 +650,16 @@ class _PostgresListener:
         self.conn = conn
         conn.execute(f"LISTEN {CHANNEL}")
 
-    def wait(self, timeout: float) -> bool:
+    def wait(self, timeout: float) -> int | None:
         psycopg = _psycopg()
+        announced: int | None = None
         try:
-            return any(True for _ in self.conn.notifies(timeout=timeout, stop_after=1))
+            for notify in self.conn.notifies(timeout=timeout, stop_after=1):
+                revision = int(notify.payload) if notify.payload.isdigit() else 0
+                announced = max(announced or 0, revision)
         except psycopg.Error as exc:
             raise RegistryUnavailable(f"the LISTEN connection failed: {_first_line(exc)}") from exc
+        return announced
 
     def close(self) -> None:
         try:
