@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import concurrency, e2e, micro
+from . import concurrency, e2e, micro, registry
 
 HERE = Path(__file__).resolve().parent
 
@@ -136,6 +136,34 @@ def main() -> None:
                 f"{_fmt(row['appmux_rps'])}/s, ratio {row['ratio']:.3f} "
                 f"(A/A noise floor: raw vs raw {row['aa_ratio']:.3f})"
             )
+
+    hits = registry.hit_scenario(rounds, calls, [1000] if quick else [1000, 10_000])
+    results["registry_hits"] = hits
+    print("\n## 8a. Registry tenant cache hits vs SubdomainDispatcher (target: ratio <= 1.1)")
+    for row in hits:
+        print(
+            f"{row['case']}: raw {_fmt(row['ns']['raw'])} ns, SubdomainDispatcher added "
+            f"{_fmt(row['added']['SubdomainDispatcher'])} ns, TenantDispatcher added "
+            f"{_fmt(row['added']['TenantDispatcher'])} ns, ratio {row['ratio']:.2f}x "
+            f"({_mark(row['ratio'] <= 1.1)})"
+        )
+    size = 2_000 if quick else 10_000
+    snap = registry.snapshot_scenario(size, size)
+    results["registry_snapshot"] = snap
+    print(
+        f"\n## 8b. Snapshot of {size:,} tenants and {size:,} domains: "
+        f"read and build {snap['read_and_build_ms']:.0f} ms "
+        f"(build alone {snap['build_ms']:.0f} ms), {snap['memory_mb']:.1f} MB"
+    )
+    propagation = registry.propagation_scenario(3 if quick else 20)
+    results["registry_propagation"] = propagation
+    print("\n## 8c. Propagation to 4 gunicorn workers (commit -> snapshot installed)")
+    for row in propagation:
+        print(
+            f"{row['mode']}: median {row['median_ms']:.0f} ms, max {row['max_ms']:.0f} ms, "
+            f"slowest worker per change (median) {row['median_slowest_worker_ms']:.0f} ms "
+            f"over {row['changes']} changes"
+        )
 
     if args.plot:
         results["depth"] = micro.depth_curve(rounds, calls)

@@ -128,6 +128,7 @@ BROKEN = [
     ('app = "a:b"\n[registry]\nurl = "sqlite:///t.db"\nttl = 1\n', "registry.ttl", "unknown"),
     ('app = "a:b"\n[registry]\nrefresh_interval = 0\n', "registry.refresh_interval", "positive"),
     ('app = "a:b"\n[registry]\nreserved = "www"\n', "registry.reserved", "list"),
+    ('app = "a:b"\n[registry]\nlisten = "no"\n', "registry.listen", "true or false"),
     (
         '[registry]\nurl = "mysql://x/y"\n'
         '[tenants]\nby = "registry"\nfactory = "tenants:create_app"\n',

@@ -32,6 +32,7 @@ table with ``app``, ``mounts`` or ``tenants`` (one of them) and optionally
     url = "sqlite:///tenants.db"  # relative to this file; APPMUX_REGISTRY_URL overrides
     refresh_interval = 1.0
     reserved = ["www"]            # keys `appmux tenants add` refuses
+    listen = true                 # PostgreSQL: LISTEN/NOTIFY (false behind a pooler that drops it)
 
     [hosts."*.example.net".tenants]
     by = "registry"               # tenants and custom domains from the registry
@@ -88,7 +89,7 @@ TENANT_KEYS = (
     "failure_backoff",
     "suspended_status",
 )
-REGISTRY_KEYS = ("url", "refresh_interval", "reserved")
+REGISTRY_KEYS = ("url", "refresh_interval", "reserved", "listen")
 #: The environment variable that overrides ``[registry] url``.
 REGISTRY_URL_ENV = "APPMUX_REGISTRY_URL"
 
@@ -164,6 +165,7 @@ class RegistrySettings:
     url: str | None = None
     refresh_interval: float = 1.0
     reserved: tuple[str, ...] = ("www",)
+    listen: bool = True
 
 
 @dataclass(frozen=True)
@@ -300,7 +302,10 @@ class _Parser:
         reserved = table.get("reserved", ["www"])
         if not isinstance(reserved, list) or not all(isinstance(k, str) for k in reserved):
             raise self.error(_join(key, "reserved"), "must be a list of tenant keys")
-        return RegistrySettings(url, float(interval), tuple(k.lower() for k in reserved))
+        listen = table.get("listen", True)
+        if not isinstance(listen, bool):
+            raise self.error(_join(key, "listen"), "must be true or false")
+        return RegistrySettings(url, float(interval), tuple(k.lower() for k in reserved), listen)
 
     def proxy(self, value: Any, key: str) -> dict[str, int]:
         table = self.table(value, key)

@@ -124,7 +124,7 @@ class _Builder:
                     f"missing: by = 'registry' needs [registry] url (or {REGISTRY_URL_ENV})",
                 )
             try:
-                self._registry = Registry(url)
+                self._registry = Registry(url, listen=self.config.registry.listen)
             except ValueError as exc:
                 raise ConfigError(self.config.path, "registry.url", str(exc)) from None
         return self._registry

@@ -79,7 +79,7 @@ def stats() -> dict[str, Any]:
 
 
 application = TenantDispatcher(
-    Registry(os.environ["APPMUX_REGISTRY_URL"]),
+    Registry(os.environ["APPMUX_REGISTRY_URL"], listen=os.environ.get("REGISTRY_LISTEN") != "0"),
     ReportingApp,
     base_domains=["example.com"],
     refresh_interval=float(os.environ.get("REGISTRY_REFRESH_INTERVAL", "0.5")),

@@ -124,12 +124,15 @@ class TenantDispatcher(LazyDispatcher):
         return self._snapshot
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> ResponseBody:
-        route = self._routes.get(environ.get("HTTP_HOST"))  # type: ignore[arg-type]
-        if route is not None:
-            self._route_hits += 1
-            environ["appmux.tenant"] = route[0]
-            return route[1](environ, start_response)  # type: ignore[no-any-return]
-        return super().__call__(environ, start_response)
+        # Hot path: the raw Host looked up as it stands. A miss (a KeyError, also
+        # for a request without Host) is rare and goes the slow way.
+        try:
+            record, app = self._routes[environ["HTTP_HOST"]]
+        except KeyError:
+            return super().__call__(environ, start_response)
+        self._route_hits += 1
+        environ["appmux.tenant"] = record
+        return app(environ, start_response)  # type: ignore[no-any-return]
 
     # -- resolving a request -------------------------------------------------------------
 

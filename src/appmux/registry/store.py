@@ -135,13 +135,15 @@ class Registry:
     """Tenants and their domains in SQLite or PostgreSQL.
 
     ``url`` is ``sqlite:///relative.db``, ``sqlite:////absolute/path.db`` or
-    ``postgresql://user:password@host:port/dbname``. Every method raises
+    ``postgresql://user:password@host:port/dbname``. ``listen=False`` makes
+    refreshers poll a PostgreSQL registry instead of waiting on ``NOTIFY``
+    (for a connection pooler that drops ``LISTEN``). Every method raises
     :class:`RegistryUnavailable` when the database cannot be reached,
     :class:`SchemaTooNew` for a schema newer than the code, and
     :class:`ValueError` (with the reason) for input the rules refuse.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, listen: bool = True) -> None:
         if not isinstance(url, str):
             raise ValueError(f"a registry URL must be a string, not {type(url).__name__}")
         self.url = url
@@ -158,6 +160,9 @@ class Registry:
             )
         #: Statements run by this process (for tests and the status page).
         self.statements = 0
+        #: Whether refreshers LISTEN for writes (PostgreSQL); off behind a pooler
+        #: that drops LISTEN (they then poll every ``refresh_interval``).
+        self.listen = listen
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
@@ -165,8 +170,8 @@ class Registry:
 
     @property
     def notifies(self) -> bool:
-        """Whether writes are announced (PostgreSQL ``NOTIFY``), not only polled."""
-        return self._backend.notifies
+        """Whether refreshers wait on ``NOTIFY`` (PostgreSQL, unless ``listen=False``)."""
+        return self._backend.notifies and self.listen
 
     @property
     def masked_url(self) -> str:
