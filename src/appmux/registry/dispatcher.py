@@ -186,7 +186,7 @@ class TenantDispatcher(LazyDispatcher):
     def _install(self, new: Snapshot) -> None:
         """Serve from ``new``; retire the apps of tenants that changed."""
         old, self._snapshot = self._snapshot, new
-        self._routes.clear()
+        self._routes.clear()  # at once: no memo hit serves an old record from here on
         if old is None:
             stale: Iterable[str] = list(new.tenants)  # drops negative entries, if any
         else:
@@ -198,7 +198,7 @@ class TenantDispatcher(LazyDispatcher):
             stale += [key for key in new.tenants if key not in old.tenants]
         for key in stale:
             self._pool.invalidate(key)
-        self._routes.clear()
+        self._routes.clear()  # again: requests may have memoized a retired app meanwhile
 
     def close(self) -> None:
         """Stop following the registry and retire every app."""
