@@ -28,14 +28,19 @@ import logging
 import math
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from . import reaper
 
-__all__ = ["CreationFailed", "InstancePool", "PoolStats"]
+__all__ = ["CreationFailed", "FailureRecord", "InstancePool", "PoolStats"]
+
+#: How many recent factory failures a pool remembers, and creation times it keeps
+#: for a metrics exporter to drain.
+RECENT_FAILURES = 20
+CREATION_TIMES = 4096
 
 T = TypeVar("T")
 
@@ -67,6 +72,22 @@ class PoolStats:
     creations: int
     creation_failures: int
     evictions: int
+
+
+@dataclass(frozen=True)
+class FailureRecord:
+    """One factory failure: when (``time.time()``), for which key, and a one-line summary."""
+
+    at: float
+    key: str
+    summary: str
+
+
+def _summary(exc: BaseException) -> str:
+    """``Type: first line of the message``, at most 200 characters (no traceback)."""
+    text = str(exc).strip().splitlines()
+    line = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return line if len(line) <= 200 else line[:199] + "…"
 
 
 class _Entry(Generic[T]):
@@ -141,6 +162,12 @@ class InstancePool(Generic[T]):
         self._next_sweep = clock() + idle_timeout if idle_timeout else math.inf
         self._reaped = False  # registered with this process's reaper
 
+        #: The last factory failures, newest last (for status pages).
+        self.recent_failures: deque[FailureRecord] = deque(maxlen=RECENT_FAILURES)
+        #: Seconds each successful creation took, oldest first; a metrics exporter
+        #: drains it (bounded, so nothing grows when no one does).
+        self.creation_times: deque[float] = deque(maxlen=CREATION_TIMES)
+
         self._hits = 0
         self._misses = 0
         self._creations = 0
@@ -213,11 +240,13 @@ class InstancePool(Generic[T]):
         return creation.value
 
     def _create(self, key: str, creation: _Creation[T]) -> None:
+        started = time.perf_counter()
         try:
             value = self._factory(key)
         except BaseException as exc:
             if isinstance(exc, Exception):
                 logger.exception("creating the instance for %r failed", key)
+                self.recent_failures.append(FailureRecord(time.time(), key, _summary(exc)))
             with self._lock:
                 self._creation_failures += 1
                 self._failed[key] = self._clock() + self._failure_backoff
@@ -244,6 +273,7 @@ class InstancePool(Generic[T]):
                 retired.append((key, value))
             else:
                 self._creations += 1
+                self.creation_times.append(time.perf_counter() - started)
                 self._negative.pop(key, None)
                 self._live[key] = _Entry(value, now)
                 if self._max_instances is not None:

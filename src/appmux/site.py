@@ -33,6 +33,7 @@ from .host_dispatcher import HostDispatcher
 from .keys import header_key
 from .lazy import LazyDispatcher, PathDispatcher, SubdomainDispatcher
 from .mounts import DispatcherMiddleware
+from .observe import MeteredApp, Observer, RouteLabel
 from .refs import BadReference, load_reference
 from .registry import Registry, SchemaTooNew, TenantDispatcher
 from .types import Environ, ResponseBody, StartResponse, WSGIApplication
@@ -44,12 +45,28 @@ __all__ = ["Resolution", "RouteRow", "build_site", "check_site", "resolve_url", 
 Loader = Callable[[str, str, str], Any]
 
 
-def build_site(config: SiteConfig) -> WSGIApplication:
+def build_site(config: SiteConfig, observer: Observer | None = None) -> WSGIApplication:
     """Import every app and factory of ``config`` and build the site's WSGI app.
 
-    Raises :class:`ConfigError` for the first problem.
+    With an ``observer``, every request is metered by the route it took, and
+    the lazy and registry dispatchers report to it. Raises
+    :class:`ConfigError` for the first problem.
     """
-    return _Builder(config, _import_loader(config)).site()
+    return _Builder(config, _import_loader(config), observer=observer).site()
+
+
+def route_label(host: str, prefix: str, tenants: bool = False) -> str:
+    """The metrics label of a routing node, from its place in the config.
+
+    ``tenants:*.example.com`` for a tenants node, else ``mount:/backend`` under
+    a mount, ``host:api.example.com`` under a host, ``root`` at the top. Only
+    config values, never request values: the set of labels is bounded.
+    """
+    if tenants:
+        return f"tenants:{host if host != '*' else (prefix or '*')}"
+    if prefix:
+        return f"mount:{prefix}"
+    return "root" if host == "*" else f"host:{host}"
 
 
 def check_site(config: SiteConfig) -> list[ConfigError]:
@@ -77,11 +94,16 @@ def _import_loader(config: SiteConfig) -> Loader:
 
 class _Builder:
     def __init__(
-        self, config: SiteConfig, loader: Loader, errors: list[ConfigError] | None = None
+        self,
+        config: SiteConfig,
+        loader: Loader,
+        errors: list[ConfigError] | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.config = config
         self.loader = loader
         self.errors = errors
+        self.observer = observer
         self._registry: Registry | None = None
 
     def load(self, ref: str, key: str, role: str) -> Any:
@@ -97,21 +119,35 @@ class _Builder:
         app = self.build(self.config.root)
         if self.config.proxy:
             app = ProxyFix(app, **self.config.proxy)
+        if self.observer is not None:
+            app = MeteredApp(app, self.observer.meter, self.observer.on_request)
         return app
 
-    def build(self, node: Node) -> WSGIApplication:
+    def labelled(self, app: WSGIApplication, host: str, prefix: str) -> WSGIApplication:
+        """``app`` naming its route for the metrics (only when observed)."""
+        if self.observer is None:
+            return app
+        return RouteLabel(route_label(host, prefix), app)
+
+    def build(self, node: Node, host: str = "*", prefix: str = "") -> WSGIApplication:
         if isinstance(node, AppNode):
             app: WSGIApplication = self.load(node.ref, node.key, "app")
             return app
         if isinstance(node, MountsNode):
-            root = self.build(node.root) if node.root is not None else NotFound()
-            mounts = {prefix: self.build(child) for prefix, child in node.mounts.items()}
+            root = self.build(node.root, host, prefix) if node.root is not None else NotFound()
+            mounts = {
+                mount: self.labelled(self.build(child, host, prefix + mount), host, prefix + mount)
+                for mount, child in node.mounts.items()
+            }
             return DispatcherMiddleware(root, mounts) if mounts else root
         if isinstance(node, HostsNode):
-            hosts = {pattern: self.build(child) for pattern, child in node.hosts.items()}
-            default = self.build(node.default) if node.default is not None else None
+            hosts = {
+                pattern: self.labelled(self.build(child, pattern, prefix), pattern, prefix)
+                for pattern, child in node.hosts.items()
+            }
+            default = self.build(node.default, host, prefix) if node.default is not None else None
             return HostDispatcher(hosts, default_app=default)
-        return self.tenants(node)
+        return self.tenants(node, host, prefix)
 
     def registry(self) -> Registry:
         """The site's one :class:`Registry` (``[registry] url`` or the environment)."""
@@ -129,9 +165,18 @@ class _Builder:
                 raise ConfigError(self.config.path, "registry.url", str(exc)) from None
         return self._registry
 
-    def tenants(self, node: TenantsNode) -> WSGIApplication:
+    def tenants(self, node: TenantsNode, host: str, prefix: str) -> WSGIApplication:
+        dispatcher = self.dispatcher(node, host, prefix)
+        if self.observer is None:
+            return dispatcher
+        label = route_label(host, prefix, tenants=True)
+        if isinstance(dispatcher, LazyDispatcher):
+            self.observer.add_dispatcher(label, dispatcher)
+        return RouteLabel(label, dispatcher)
+
+    def dispatcher(self, node: TenantsNode, host: str, prefix: str) -> WSGIApplication:
         factory = self.load(node.factory, f"{node.key}.factory", "factory")
-        default = self.build(node.default) if node.default is not None else None
+        default = self.build(node.default, host, prefix) if node.default is not None else None
         if node.by == "registry":
             try:
                 return TenantDispatcher(
@@ -158,13 +203,14 @@ class _Builder:
 
 @dataclass(frozen=True)
 class RouteRow:
-    """One line of ``appmux routes``."""
+    """One line of ``appmux routes``; ``label`` names the route in the metrics."""
 
     host: str
     prefix: str
     target: str
     kind: str
     options: str
+    label: str = "root"
 
 
 def route_rows(config: SiteConfig) -> list[RouteRow]:
@@ -172,19 +218,24 @@ def route_rows(config: SiteConfig) -> list[RouteRow]:
     return list(_rows(config.root, "*", ""))
 
 
-def _rows(node: Node, host: str, prefix: str) -> Iterable[RouteRow]:
+def _rows(
+    node: Node, host: str, prefix: str, label: str = "root", label_host: str = "*"
+) -> Iterable[RouteRow]:
+    # ``host`` is what the table shows; ``label_host`` what the builder labels by.
     if isinstance(node, AppNode):
-        yield RouteRow(host, prefix or "/", node.ref, "app", "")
+        yield RouteRow(host, prefix or "/", node.ref, "app", "", label)
     elif isinstance(node, MountsNode):
         for mount, child in node.mounts.items():
-            yield from _rows(child, host, prefix + mount)
+            inner = route_label(label_host, prefix + mount)
+            yield from _rows(child, host, prefix + mount, inner, label_host)
         if node.root is not None:
-            yield from _rows(node.root, host, prefix)
+            yield from _rows(node.root, host, prefix, label, label_host)
     elif isinstance(node, HostsNode):
         for pattern, child in node.hosts.items():
-            yield from _rows(child, pattern, prefix)
+            yield from _rows(child, pattern, prefix, route_label(pattern, prefix), pattern)
         if node.default is not None:
-            yield from _rows(node.default, "*" if host == "*" else f"{host} (other)", prefix)
+            shown = "*" if host == "*" else f"{host} (other)"
+            yield from _rows(node.default, shown, prefix, label, label_host)
     else:
         if node.by == "subdomain":
             kind = f"tenant per subdomain of {node.domain}"
@@ -195,9 +246,10 @@ def _rows(node: Node, host: str, prefix: str) -> Iterable[RouteRow]:
         else:
             kind = f"tenant per {node.header} header"
         options = " ".join(f"{k}={v}" for k, v in node.options.items())
-        yield RouteRow(host, prefix or "/", f"{node.factory}(key)", kind, options)
+        inner = route_label(label_host, prefix, tenants=True)
+        yield RouteRow(host, prefix or "/", f"{node.factory}(key)", kind, options, inner)
         if node.default is not None:
-            yield from _rows(node.default, host, prefix)
+            yield from _rows(node.default, host, prefix, inner, label_host)
 
 
 # -- resolving a URL ----------------------------------------------------------------

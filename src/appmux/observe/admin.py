@@ -1,0 +1,169 @@
+"""The admin listener: ``/metrics``, ``/status`` and ``/status.json``, never on the public port.
+
+It runs beside the server (a thread in gunicorn's master, or in waitress's
+process), reads what every worker wrote to the run's metrics folder, and keeps
+answering while workers restart. Without a token it refuses to listen beyond
+loopback; with one, every request needs ``Authorization: Bearer <token>``
+(compared in constant time), else ``401``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from ..servers import Bind
+from ..types import Environ, StartResponse
+from .exporter import metrics_available
+from .page import render_main, render_page
+from .status import read_worker_status, server_status
+
+__all__ = ["TOKEN_ENV", "AdminApp", "AdminListener", "check_bind"]
+
+logger = logging.getLogger("appmux")
+
+#: The environment variable that overrides ``[admin] token``.
+TOKEN_ENV = "APPMUX_ADMIN_TOKEN"
+
+
+class AdminApp:
+    """The admin WSGI app over one run's metrics folder."""
+
+    def __init__(
+        self,
+        directory: Path,
+        routes: list[dict[str, str]],
+        server: dict[str, Any],
+        token: str | None = None,
+    ) -> None:
+        self.directory = directory
+        self.routes = routes
+        self.server = server
+        self._token = token.encode() if token else None
+
+    def status(self) -> dict[str, Any]:
+        """The whole server's status, merged from every live worker."""
+        return server_status(read_worker_status(self.directory), self.routes, self.server)
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if self._token is not None and not self._authorized(environ):
+            return _answer(
+                start_response,
+                "401 Unauthorized",
+                "text/plain",
+                b"401: a bearer token is required\n",
+                [("WWW-Authenticate", 'Bearer realm="appmux admin"')],
+            )
+        path = environ.get("PATH_INFO", "")
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return _answer(
+                start_response,
+                "405 Method Not Allowed",
+                "text/plain",
+                b"405\n",
+                [("Allow", "GET, HEAD")],
+            )
+        if path == "/metrics":
+            return self._metrics(start_response)
+        if path == "/status.json":
+            body = json.dumps(self.status(), indent=1).encode()
+            return _answer(start_response, "200 OK", "application/json", body)
+        if path in ("/status", "/"):
+            status = self.status()
+            part = environ.get("QUERY_STRING", "") == "part=main"
+            html = render_main(status) if part else render_page(status)
+            return _answer(start_response, "200 OK", "text/html; charset=utf-8", html.encode())
+        return _answer(
+            start_response, "404 Not Found", "text/plain", b"404: /metrics, /status, /status.json\n"
+        )
+
+    def _authorized(self, environ: Environ) -> bool:
+        given = environ.get("HTTP_AUTHORIZATION", "")
+        scheme, _, credentials = given.partition(" ")
+        assert self._token is not None
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            credentials.strip().encode("latin-1", "replace"), self._token
+        )
+
+    def _metrics(self, start_response: StartResponse) -> Iterable[bytes]:
+        if not metrics_available():
+            return _answer(
+                start_response,
+                "501 Not Implemented",
+                "text/plain",
+                b"501: /metrics needs prometheus-client: pip install 'appmux[metrics]'\n",
+            )
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(self.directory))  # type: ignore[no-untyped-call]
+        return _answer(start_response, "200 OK", CONTENT_TYPE_LATEST, generate_latest(registry))
+
+
+def _answer(
+    start_response: StartResponse,
+    status: str,
+    content_type: str,
+    body: bytes,
+    extra: list[tuple[str, str]] | None = None,
+) -> list[bytes]:
+    headers = [
+        ("Content-Type", content_type),
+        ("Content-Length", str(len(body))),
+        ("Cache-Control", "no-store"),
+        ("X-Content-Type-Options", "nosniff"),
+        *(extra or []),
+    ]
+    start_response(status, headers)
+    return [body]
+
+
+class AdminListener:
+    """Serves an :class:`AdminApp` on ``bind`` from a daemon thread."""
+
+    def __init__(self, app: AdminApp, bind: Bind) -> None:
+        self.app = app
+        self.bind = bind
+        self._server: BaseWSGIServer | None = None
+
+    def start(self) -> None:
+        """Listen now (raises ``OSError`` if the address is taken)."""
+        self._server = make_server(
+            self.bind.host, self.bind.port, self.app, threaded=True, request_handler=_QuietHandler
+        )
+        thread = threading.Thread(
+            target=self._server.serve_forever, name="appmux-admin", daemon=True
+        )
+        thread.start()
+        logger.info("admin listener on http://%s/ (/metrics, /status, /status.json)", self.bind)
+
+    def stop(self) -> None:
+        """Stop listening."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log: scrapers poll every few seconds."""
+
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def check_bind(bind: Bind, token: str | None) -> None:
+    """Refuse (``ValueError``, one line) to listen beyond loopback without a token."""
+    if not bind.is_loopback and not token:
+        raise ValueError(
+            f"refusing to serve /metrics and /status on {bind} beyond loopback without"
+            f" a token: set [admin] token or {TOKEN_ENV}"
+        )

@@ -1,0 +1,196 @@
+"""The thread that hands a process's figures to Prometheus and to the status page.
+
+Every ``interval`` seconds (and at exit) it drains the meter into
+prometheus-client's metrics (multiprocess mode: one file per process in
+``PROMETHEUS_MULTIPROC_DIR``, summed by the admin listener), turns pool and
+registry counters into metric deltas, and writes this process's summary to
+``status-<pid>.json`` in the same folder. One thread per process, started on
+the first request and again in a forked child, never in a master that does not
+serve. Without prometheus-client only the status file is written.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .observer import Observer
+
+__all__ = ["STATUS_PREFIX", "Exporter", "metrics_available"]
+
+logger = logging.getLogger("appmux")
+
+STATUS_PREFIX = "status-"
+#: Request duration buckets (seconds), Prometheus' defaults plus a 30 s tail.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+CREATION_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+_POOL_COUNTERS = {
+    "hits": ("tenant_cache_hits", "Tenant lookups answered from the cache."),
+    "misses": ("tenant_cache_misses", "Tenant lookups that had to create or wait."),
+    "creations": ("tenant_creations", "Tenant apps created."),
+    "creation_failures": ("tenant_creation_failures", "create_app calls that raised."),
+    "evictions": ("tenant_evictions", "Tenant apps retired (LRU, idle or invalidated)."),
+}
+
+
+def metrics_available() -> bool:
+    """Whether prometheus-client (the ``appmux[metrics]`` extra) is installed."""
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class _Metrics:
+    """prometheus-client metric objects, created once per process."""
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        self.requests = Counter(
+            "appmux_requests",
+            "Requests by routing node and status class.",
+            ["route", "status_class"],
+        )
+        self.duration = Histogram(
+            "appmux_request_duration_seconds",
+            "Time until the response body was closed.",
+            ["route"],
+            buckets=DURATION_BUCKETS,
+        )
+        self.live = Gauge(
+            "appmux_tenants_live", "Live tenant apps.", ["dispatcher"], multiprocess_mode="livesum"
+        )
+        self.negative = Gauge(
+            "appmux_tenants_negative",
+            "Remembered answers for keys without an app.",
+            ["dispatcher"],
+            multiprocess_mode="livesum",
+        )
+        self.pool = {
+            field: Counter(f"appmux_{name}", doc, ["dispatcher"])
+            for field, (name, doc) in _POOL_COUNTERS.items()
+        }
+        self.creation_seconds = Histogram(
+            "appmux_tenant_creation_seconds",
+            "Time create_app took.",
+            ["dispatcher"],
+            buckets=CREATION_BUCKETS,
+        )
+        self.revision = Gauge(
+            "appmux_registry_revision",
+            "The registry revision each process serves.",
+            multiprocess_mode="liveall",
+        )
+        self.snapshot_age = Gauge(
+            "appmux_registry_snapshot_age_seconds",
+            "Seconds since each process last read the registry.",
+            multiprocess_mode="liveall",
+        )
+        self.refresh_errors = Counter("appmux_registry_refresh_errors", "Failed registry checks.")
+
+
+class Exporter:
+    """Drains ``observer`` every ``interval`` seconds into metrics and a status file."""
+
+    def __init__(self, observer: Observer, directory: Path | str, interval: float = 1.0) -> None:
+        self.observer = observer
+        self.directory = Path(directory)
+        self.interval = interval
+        self._metrics: _Metrics | None = None
+        self._last: dict[tuple[str, str], int] = {}
+        self._pid = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        os.register_at_fork(after_in_child=self._after_fork_in_child)
+
+    def ensure_running(self) -> None:
+        """Start this process's thread unless it runs (cheap when it does)."""
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            if self._metrics is None and metrics_available():
+                self._metrics = _Metrics()
+            threading.Thread(target=self._run, name="appmux-exporter", daemon=True).start()
+            atexit.register(self.flush)
+
+    def _after_fork_in_child(self) -> None:
+        self._pid = 0
+        self._lock = threading.Lock()
+        self._last = {}
+        self.observer.meter.started_at = time.time()
+        self.observer.routes.clear()
+        self.observer.requests = 0
+        self.ensure_running()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.flush()
+            except Exception:
+                logger.exception("exporting metrics failed")
+
+    def stop(self) -> None:
+        """Stop the thread after one last flush."""
+        self._stop.set()
+        self.flush()
+
+    def flush(self) -> None:
+        """Hand everything observed so far to the metrics and the status file."""
+        observer = self.observer
+        metrics = self._metrics
+        for route, status, seconds in observer.meter.drain():
+            status_class = f"{status[:1]}xx" if status[:1].isdigit() else "unknown"
+            observer.count(route, status_class)
+            if metrics is not None:
+                metrics.requests.labels(route, status_class).inc()
+                metrics.duration.labels(route).observe(seconds)
+        summary = observer.summary()
+        if metrics is not None:
+            self._export_pools(metrics, summary)
+        self._write_status(summary)
+
+    def _export_pools(self, metrics: _Metrics, summary: dict[str, Any]) -> None:
+        for label, stats in summary["dispatchers"].items():
+            metrics.live.labels(label).set(stats["live"])
+            metrics.negative.labels(label).set(stats["negative"])
+            for field, counter in metrics.pool.items():
+                key = (label, field)
+                delta = stats[field] - self._last.get(key, 0)
+                if delta > 0:
+                    counter.labels(label).inc(delta)
+                self._last[key] = stats[field]
+            times = self.observer.dispatchers[label]._pool.creation_times
+            histogram = metrics.creation_seconds.labels(label)
+            while times:
+                histogram.observe(times.popleft())
+        registry = summary["registry"]
+        if registry is not None:
+            if registry["revision"] is not None:
+                metrics.revision.set(registry["revision"])
+            if registry["snapshot_age"] is not None:
+                metrics.snapshot_age.set(registry["snapshot_age"])
+            delta = registry["errors"] - self._last.get(("registry", "errors"), 0)
+            if delta > 0:
+                metrics.refresh_errors.inc(delta)
+            self._last[("registry", "errors")] = registry["errors"]
+
+    def _write_status(self, summary: dict[str, Any]) -> None:
+        path = self.directory / f"{STATUS_PREFIX}{os.getpid()}.json"
+        temporary = path.with_suffix(".tmp")
+        try:
+            temporary.write_text(json.dumps(summary))
+            temporary.replace(path)  # atomic: readers never see half a file
+        except OSError:
+            pass  # the folder went away: the server is shutting down

@@ -1,0 +1,119 @@
+"""Per-process request counting, cheap enough for every request: no lock, no I/O.
+
+:class:`MeteredApp` wraps a whole site. When a response body is closed it
+appends one ``(route, status, seconds)`` tuple to :attr:`Meter.pending` (a
+``deque``: one atomic C call); an exporter thread drains it into Prometheus
+metrics off the request path. :class:`RouteLabel` wraps a routing node's app
+and names the route a request took, in ``environ["appmux.route"]``: the
+innermost label wins, and requests no node labelled count as ``root``. Labels
+come from the config (``mount:/backend``, ``host:api.example.com``,
+``tenants:*.example.com``), never from a request, so their number is bounded
+whatever clients send.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterator
+
+from ..types import Environ, ResponseBody, StartResponse, WSGIApplication
+
+__all__ = ["ROUTE_KEY", "Meter", "MeteredApp", "RouteLabel"]
+
+#: The environ key routing nodes write their label to.
+ROUTE_KEY = "appmux.route"
+
+_clock = time.perf_counter
+
+
+class Meter:
+    """Observations waiting for the exporter, and this process's start time."""
+
+    def __init__(self) -> None:
+        #: ``(route, status line, seconds)`` per finished request, oldest first.
+        self.pending: deque[tuple[str, str, float]] = deque()
+        self.started_at = time.time()
+
+    def drain(self) -> list[tuple[str, str, float]]:
+        """Take every pending observation (safe while requests append)."""
+        taken = []
+        pending = self.pending
+        try:
+            while True:
+                taken.append(pending.popleft())
+        except IndexError:
+            return taken
+
+
+class RouteLabel:
+    """Names the route of requests that pass through ``app``."""
+
+    __slots__ = ("label", "app")
+
+    def __init__(self, label: str, app: WSGIApplication) -> None:
+        self.label = label
+        self.app = app
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> ResponseBody:
+        environ[ROUTE_KEY] = self.label
+        return self.app(environ, start_response)
+
+
+class MeteredApp:
+    """Counts every request of ``app`` by route and status, timed until the body closes."""
+
+    __slots__ = ("app", "meter", "on_request")
+
+    def __init__(self, app: WSGIApplication, meter: Meter, on_request: object = None) -> None:
+        self.app = app
+        self.meter = meter
+        #: Called with no arguments before each request (starts the exporter lazily).
+        self.on_request = on_request
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> ResponseBody:
+        if self.on_request is not None:
+            self.on_request()  # type: ignore[operator]
+        timed = _Timed(environ, start_response, self.meter.pending)
+        try:
+            timed.body = self.app(environ, timed.start_response)
+        except BaseException:
+            timed.status = "500"
+            timed.close()
+            raise
+        return timed
+
+
+class _Timed:
+    """One request: its ``start_response`` and its body, recorded once on close."""
+
+    __slots__ = ("environ", "outer", "pending", "started", "status", "body")
+
+    def __init__(
+        self, environ: Environ, outer: StartResponse, pending: deque[tuple[str, str, float]]
+    ) -> None:
+        self.environ = environ
+        self.outer = outer
+        self.pending = pending
+        self.started = _clock()
+        self.status = "000"
+        self.body: ResponseBody = ()
+
+    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: object = None):  # type: ignore[no-untyped-def]
+        self.status = status
+        return self.outer(status, headers, exc_info)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.body)
+
+    def close(self) -> None:
+        pending, self.pending = self.pending, None  # type: ignore[assignment]
+        if pending is None:
+            return
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            route = self.environ.get(ROUTE_KEY, "root")
+            pending.append((route, self.status, _clock() - self.started))
