@@ -21,6 +21,9 @@ from typing import NoReturn
 import click
 
 from .config import ConfigError, SiteConfig, find_config, load_config
+from .observe.admin import TOKEN_ENV
+from .observe.page import format_status
+from .observe.serving import Observation
 from .registry import commands as registry_commands
 from .servers import default_server, parse_bind, run_dev, run_gunicorn, run_waitress
 from .site import build_site, check_site, resolve_url, route_rows
@@ -136,19 +139,37 @@ def serve(
         except ConfigError as exc:
             _fail(str(exc))
         sys.exit(run_dev(lambda: build_site(site), where, [site.path]))
+    chosen = server or settings.server or default_server()
     try:
-        app = build_site(site)
+        observation = Observation.of(site, chosen)
+        app = build_site(site, observation.observer if observation else None)
     except ConfigError as exc:
         _fail(str(exc))
-    chosen = server or settings.server or default_server()
     n_threads = threads or settings.threads
-    click.echo(f"appmux: serving {site.path} with {chosen} on http://{where}/", err=True)
-    if chosen == "gunicorn":
-        status = run_gunicorn(app, where, workers or settings.workers or 1, n_threads or 1)
-    else:
-        if (workers or settings.workers or 1) > 1:
-            click.echo("appmux: waitress runs one process; workers is ignored", err=True)
-        status = run_waitress(app, where, n_threads or 4, keep_proxy_headers=bool(site.proxy))
+    try:
+        if observation is not None:
+            try:
+                observation.start()
+            except OSError as exc:
+                _fail(
+                    f"{site.path}: admin.bind: cannot listen on {observation.listener.bind}: {exc}"
+                )
+        click.echo(f"appmux: serving {site.path} with {chosen} on http://{where}/", err=True)
+        if chosen == "gunicorn":
+            status = run_gunicorn(
+                app,
+                where,
+                workers or settings.workers or 1,
+                n_threads or 1,
+                on_worker_exit=observation.worker_exited if observation else None,
+            )
+        else:
+            if (workers or settings.workers or 1) > 1:
+                click.echo("appmux: waitress runs one process; workers is ignored", err=True)
+            status = run_waitress(app, where, n_threads or 4, keep_proxy_headers=bool(site.proxy))
+    finally:
+        if observation is not None:
+            observation.close()
     sys.exit(status)
 
 
@@ -216,6 +237,54 @@ def resolve(url: str, config: str | None) -> None:
     click.echo(f"SCRIPT_NAME: {found.script_name!r}")
     click.echo(f"PATH_INFO:   {found.path_info!r}")
     click.echo(f"tenant key:  {'-' if found.tenant_key is None else repr(found.tenant_key)}")
+
+
+@cli.command(epilog=CONFIG_HELP)
+@config_argument
+@click.option(
+    "--admin",
+    "admin_url",
+    metavar="URL",
+    help="The admin listener [default: http://<[admin] bind of CONFIG>].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the raw /status.json.")
+def status(config: str | None, admin_url: str | None, as_json: bool) -> None:
+    """Show the running server: routes, tenants, registry and workers.
+
+    Reads /status.json from the admin listener (APPMUX_ADMIN_TOKEN, else
+    [admin] token, is sent as a bearer token). Exit status 1 when it does not answer.
+
+    \b
+    Examples:
+      appmux status
+      appmux status --admin http://127.0.0.1:9100 --json
+    """
+    import json
+    import os
+    import urllib.error
+    import urllib.request
+
+    token = os.environ.get(TOKEN_ENV)
+    if admin_url is None:
+        site = _load(config)
+        if site.admin is None:
+            _fail(f"{site.path}: no [admin] table: give --admin URL", 1)
+        admin_url = f"http://{site.admin.bind}"
+        token = token or site.admin.token
+    request = urllib.request.Request(admin_url.rstrip("/") + "/status.json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            data = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        _fail(f"{admin_url}: {exc.code} {exc.reason}", 1)
+    except (OSError, ValueError) as exc:
+        _fail(f"{admin_url}: no answer: {exc}", 1)
+    if as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        return
+    click.echo(format_status(data))
 
 
 cli.add_command(registry_commands.registry)

@@ -28,6 +28,10 @@ table with ``app``, ``mounts`` or ``tenants`` (one of them) and optionally
     max_instances = 1000
     idle_timeout = 600
 
+    [admin]                       # /metrics, /status, /status.json (off without this table)
+    bind = "127.0.0.1:9100"       # beyond loopback only with a token
+    token = "..."                 # every request then needs "Authorization: Bearer <token>"
+
     [registry]                    # the tenant registry that by = "registry" follows
     url = "sqlite:///tenants.db"  # relative to this file; APPMUX_REGISTRY_URL overrides
     refresh_interval = 1.0
@@ -57,6 +61,7 @@ from .prefixes import normalize_prefix
 from .refs import BadReference, parse_reference
 
 __all__ = [
+    "AdminSettings",
     "AppNode",
     "ConfigError",
     "HostsNode",
@@ -90,6 +95,7 @@ TENANT_KEYS = (
     "suspended_status",
 )
 REGISTRY_KEYS = ("url", "refresh_interval", "reserved", "listen")
+ADMIN_KEYS = ("bind", "token")
 #: The environment variable that overrides ``[registry] url``.
 REGISTRY_URL_ENV = "APPMUX_REGISTRY_URL"
 
@@ -169,6 +175,14 @@ class RegistrySettings:
 
 
 @dataclass(frozen=True)
+class AdminSettings:
+    """The ``[admin]`` table: where ``/metrics`` and ``/status`` listen (off without it)."""
+
+    bind: str
+    token: str | None = None
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     """A parsed config file."""
 
@@ -177,6 +191,7 @@ class SiteConfig:
     proxy: dict[str, int] | None = None
     server: ServerSettings = ServerSettings()
     registry: RegistrySettings = RegistrySettings()
+    admin: AdminSettings | None = None
 
     @property
     def folder(self) -> Path:
@@ -279,14 +294,27 @@ class _Parser:
                 )
 
     def site(self, data: dict[str, Any], prefix: str) -> SiteConfig:
-        self.no_unknown_keys(data, prefix, ("proxy", "server", "registry", *NODE_KEYS))
+        self.no_unknown_keys(data, prefix, ("proxy", "server", "registry", "admin", *NODE_KEYS))
         proxy = self.proxy(data["proxy"], _join(prefix, "proxy")) if "proxy" in data else None
         server = self.server(data.get("server", {}), _join(prefix, "server"))
         registry = self.registry(data.get("registry", {}), _join(prefix, "registry"))
+        admin = self.admin(data["admin"], _join(prefix, "admin")) if "admin" in data else None
         routing = {k: v for k, v in data.items() if k in NODE_KEYS}
         if not routing:
             raise self.error(prefix, "nothing to serve: add [mounts], [hosts], [tenants] or app")
-        return SiteConfig(self.path, self.node(routing, prefix), proxy, server, registry)
+        root = self.node(routing, prefix)
+        return SiteConfig(self.path, root, proxy, server, registry, admin)
+
+    def admin(self, value: Any, key: str) -> AdminSettings:
+        table = self.table(value, key)
+        self.no_unknown_keys(table, key, ADMIN_KEYS)
+        bind = table.get("bind")
+        if not isinstance(bind, str) or ":" not in bind:
+            raise self.error(_join(key, "bind"), "required: 'HOST:PORT', e.g. '127.0.0.1:9100'")
+        token = table.get("token")
+        if token is not None and (not isinstance(token, str) or len(token) < 16):
+            raise self.error(_join(key, "token"), "must be a string of at least 16 characters")
+        return AdminSettings(bind, token)
 
     def registry(self, value: Any, key: str) -> RegistrySettings:
         table = self.table(value, key)

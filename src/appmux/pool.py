@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from collections import OrderedDict, deque
@@ -83,10 +84,27 @@ class FailureRecord:
     summary: str
 
 
+# Credentials an exception message may carry: "user:pw@" in URLs, "password=...".
+_SECRETS = re.compile(
+    r"(?P<url>://[^/\s:@]+:)[^@\s/]+@|(?P<key>\b(?:password|passwd|pwd|secret|token|api[_-]?key)\b\s*[=:]\s*)\S+",
+    re.IGNORECASE,
+)
+
+
+def _redact(match: re.Match[str]) -> str:
+    if match["url"]:
+        return f"{match['url']}***@"
+    return f"{match['key']}***"
+
+
 def _summary(exc: BaseException) -> str:
-    """``Type: first line of the message``, at most 200 characters (no traceback)."""
+    """``Type: first line of the message`` with credentials masked, at most 200 characters.
+
+    No traceback and no request data: it is shown on the status page.
+    """
     text = str(exc).strip().splitlines()
     line = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    line = _SECRETS.sub(_redact, line)
     return line if len(line) <= 200 else line[:199] + "…"
 
 

@@ -75,8 +75,18 @@ def default_server() -> str:
 # -- gunicorn ---------------------------------------------------------------------
 
 
-def run_gunicorn(app: WSGIApplication, bind: Bind, workers: int, threads: int) -> int:
-    """Serve ``app`` with gunicorn; SIGINT is graceful like SIGTERM."""
+def run_gunicorn(
+    app: WSGIApplication,
+    bind: Bind,
+    workers: int,
+    threads: int,
+    *,
+    on_worker_exit: Callable[[int], None] | None = None,
+) -> int:
+    """Serve ``app`` with gunicorn; SIGINT is graceful like SIGTERM.
+
+    ``on_worker_exit(pid)`` runs in the master when a worker has exited.
+    """
     from gunicorn.app.base import BaseApplication
     from gunicorn.arbiter import Arbiter
 
@@ -102,6 +112,8 @@ def run_gunicorn(app: WSGIApplication, bind: Bind, workers: int, threads: int) -
         def load_config(self) -> None:
             for key, value in self.options.items():
                 self.cfg.set(key, value)
+            if on_worker_exit is not None:
+                self.cfg.set("child_exit", lambda arbiter, worker: on_worker_exit(worker.pid))
             if "control_socket_disable" in self.cfg.settings:
                 # gunicorn >= 25's control socket lives at one path per user:
                 # two appmux servers would fight over it.

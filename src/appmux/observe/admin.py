@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import socket
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -133,11 +134,28 @@ class AdminListener:
         self.app = app
         self.bind = bind
         self._server: BaseWSGIServer | None = None
+        self._socket: socket.socket
 
     def start(self) -> None:
         """Listen now (raises ``OSError`` if the address is taken)."""
+        # Bind here, so a taken address is an OSError (werkzeug would print and exit).
+        family = socket.AF_INET6 if ":" in self.bind.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.bind.host, self.bind.port))
+            sock.listen(64)
+        except OSError:
+            sock.close()
+            raise
+        self._socket = sock
         self._server = make_server(
-            self.bind.host, self.bind.port, self.app, threaded=True, request_handler=_QuietHandler
+            self.bind.host,
+            self.bind.port,
+            self.app,
+            threaded=True,
+            request_handler=_QuietHandler,
+            fd=sock.fileno(),
         )
         thread = threading.Thread(
             target=self._server.serve_forever, name="appmux-admin", daemon=True
@@ -151,6 +169,7 @@ class AdminListener:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+            self._socket.close()
 
 
 class _QuietHandler(WSGIRequestHandler):

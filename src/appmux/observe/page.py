@@ -11,7 +11,7 @@ import time
 from html import escape
 from typing import Any
 
-__all__ = ["render_main", "render_page"]
+__all__ = ["format_status", "render_main", "render_page"]
 
 REFRESH_SECONDS = 3
 
@@ -187,3 +187,46 @@ def render_page(status: dict[str, Any]) -> str:
         f'<main id="main">{render_main(status)}</main>'
         f"<script>{_SCRIPT}</script></body></html>"
     )
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """The same summary as plain text, for ``appmux status``."""
+    lines = [
+        f"server: {status['server'].get('name', '-')} ({status['server'].get('config', '-')}),"
+        f" {len(status['workers'])} workers, {status['requests']:,} requests",
+        "",
+        "ROUTES",
+    ]
+    width = max([len(r["label"]) for r in status["routes"]] + [5])
+    for row in status["routes"]:
+        lines.append(
+            f"  {row['label'].ljust(width)}  {row['requests']:>9,}  5xx {row['error_rate']:6.1%}"
+            f"  {row['target']}"
+        )
+    for label, d in status["dispatchers"].items():
+        ratio = "-" if d["hit_ratio"] is None else f"{d['hit_ratio']:.1%}"
+        lines += [
+            "",
+            f"TENANTS {label}: {d['live']} live, hit ratio {ratio}, {d['creations']} created,"
+            f" {d['creation_failures']} failed, {d['evictions']} evicted",
+            f"  recent: {' '.join(d['recent_keys'][:20]) or '-'}",
+        ]
+        for failure in d["failures"][-5:]:
+            when = time.strftime("%H:%M:%S", time.localtime(failure["at"]))
+            lines.append(f"  failed {when} {failure['key']}: {failure['summary']}")
+    registry = status["registry"]
+    if registry is not None:
+        lines += ["", f"REGISTRY {registry['url']}: revision {registry['revision']}"]
+        for w in registry["workers"]:
+            flag = "STALE" if w["stale"] else "current"
+            lines.append(
+                f"  pid {w['pid']}: revision {w['revision']}, snapshot age"
+                f" {_duration(w['snapshot_age'])}, {flag}"
+            )
+    lines += ["", "WORKERS"]
+    for w in status["workers"]:
+        lines.append(
+            f"  pid {w['pid']}: up {_duration(w['uptime'])}, {w['requests']:,} requests,"
+            f" {w['rss_bytes'] / 2**20:,.1f} MiB"
+        )
+    return "\n".join(lines)
