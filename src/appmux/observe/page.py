@@ -104,17 +104,14 @@ def render_main(status: dict[str, Any]) -> str:
             [
                 escape(row["host"]),
                 escape(row["prefix"]),
-                f"<code>{escape(row['target'])}</code>",
-                escape(row["kind"]),
                 _n(row["requests"]),
                 f'<span class="{"bad" if rate > 0.01 else "ok"}">{rate:.1%}</span>',
+                f"<code>{escape(row['target'])}</code>",
+                escape(row["kind"]),
             ]
         )
-    parts.append(
-        _table(
-            ["host", "prefix", "target", "kind", "requests", "5xx"], route_rows, "routes", {4, 5}
-        )
-    )
+    headers = ["host", "prefix", "requests", "5xx", "target", "kind"]
+    parts.append(_table(headers, route_rows, "routes", {2, 3}))
     for label, d in status["dispatchers"].items():
         parts.append(f"<h2>Tenants: <code>{escape(label)}</code></h2>")
         ratio = "-" if d["hit_ratio"] is None else f"{d['hit_ratio']:.1%}"

@@ -1,0 +1,298 @@
+"""Metrics, the status page and ``appmux status`` on real servers, summed over workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from servers import Server, free_port, serve
+
+SITES = Path(__file__).resolve().parent / "sites"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+LABELS = {"root", "mount:/api", "tenants:*.example.com"}
+
+
+def site_config(tmp_path: Path, admin: str) -> Path:
+    shutil.copy(SITES / "observed_app.py", tmp_path / "observed_app.py")
+    path = tmp_path / "observed.toml"
+    path.write_text(
+        f"{admin}\n"
+        '[mounts]\n"/" = "observed_app:root"\n"/api" = "observed_app:api"\n\n'
+        '[hosts."*.example.com".tenants]\nby = "subdomain"\ndomain = "example.com"\n'
+        'factory = "observed_app:make_tenant"\nfailure_backoff = 0.2\n'
+    )
+    return path
+
+
+@contextmanager
+def observed(tmp_path: Path, *args: str, token: str | None = None) -> Iterator[tuple[Server, str]]:
+    port = free_port()
+    admin = f'[admin]\nbind = "127.0.0.1:{port}"\n' + (f'token = "{token}"\n' if token else "")
+    with serve(site_config(tmp_path, admin), *args, tmp_path=tmp_path) as server:
+        yield server, f"http://127.0.0.1:{port}"
+
+
+def send(server: Server, path: str = "/", host: str = "localhost") -> httpx.Response:
+    return httpx.get(server.url + path, headers={"Host": host, "Connection": "close"}, timeout=20)
+
+
+def samples(admin: str, name: str, **headers: str) -> dict[tuple[tuple[str, str], ...], float]:
+    text = httpx.get(admin + "/metrics", headers=headers, timeout=10).text
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                found[tuple(sorted(sample.labels.items()))] = sample.value
+    return found
+
+
+def wait_for(check: Any, timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def test_metrics_are_the_sum_over_gunicorn_workers(tmp_path: Path) -> None:
+    with observed(tmp_path, "--server", "gunicorn", "--workers", "2", "--threads", "2") as (
+        server,
+        admin,
+    ):
+        sent = 1  # serve() waited for the server with one GET /
+        for i in range(60):
+            assert send(server, "/api/items").status_code == 200
+            assert send(server, "/", host=f"t{i % 5}.example.com").status_code == 200
+            sent += 2
+        assert send(server, "/", host="boom.example.com").status_code == 503
+        sent += 1
+
+        def total() -> float:
+            counts = samples(admin, "appmux_requests_total")
+            return sum(counts.values())
+
+        assert wait_for(lambda: total() == sent), total()
+        counts = samples(admin, "appmux_requests_total")
+        assert counts[(("route", "mount:/api"), ("status_class", "2xx"))] == 60
+        assert counts[(("route", "tenants:*.example.com"), ("status_class", "2xx"))] == 60
+        assert counts[(("route", "tenants:*.example.com"), ("status_class", "5xx"))] == 1
+        failures = samples(admin, "appmux_tenant_creation_failures_total")
+        assert failures == {(("dispatcher", "tenants:*.example.com"),): 1.0}
+        status = httpx.get(admin + "/status.json", timeout=10).json()
+        assert len(status["workers"]) == 2 and status["requests"] == sent
+        assert sum(w["requests"] for w in status["workers"]) == sent
+        assert all(w["requests"] > 0 for w in status["workers"]), "one worker got everything"
+        tenants = status["dispatchers"]["tenants:*.example.com"]
+        assert {"t0", "t1", "t2", "t3", "t4"} <= set(tenants["recent_keys"])
+        assert tenants["failures"][-1]["key"] == "boom"
+        summary = tenants["failures"][-1]["summary"]
+        assert summary == "RuntimeError: cannot reach postgresql://app:***@db/tenants"
+        live = samples(admin, "appmux_tenants_live")
+        assert live[(("dispatcher", "tenants:*.example.com"),)] == tenants["live"] >= 5
+        page = httpx.get(admin + "/status", timeout=10).text
+        assert "boom" in page and "hunter2" not in page and "observed_app:api" in page
+
+        # A worker that dies is marked: its live gauge and status leave the sums.
+        victim = status["workers"][0]["pid"]
+        os.kill(victim, signal.SIGKILL)
+
+        def replaced() -> bool:
+            pids = {
+                w["pid"] for w in httpx.get(admin + "/status.json", timeout=10).json()["workers"]
+            }
+            return victim not in pids
+
+        assert wait_for(replaced)
+        assert server.stop() == 0
+
+
+def test_labels_stay_bounded_whatever_clients_send(tmp_path: Path) -> None:
+    with observed(tmp_path, "--server", "waitress") as (server, admin):
+        hostile_hosts = [
+            "evil..example.com",
+            "x" * 300,
+            "[::1",
+            "a.b.example.com",
+            "nobody1.example.com",
+        ]
+        for host in hostile_hosts:
+            assert send(server, "/", host=host).status_code in (200, 400, 404)
+        for path in ["/%2e%2e/etc/passwd", "/api/../../x", "/" + "a" * 3000, "/api%2Fx"]:
+            assert send(server, path).status_code in (200, 404)
+        time.sleep(1.5)
+        text = httpx.get(admin + "/metrics", timeout=10).text
+        routes = set()
+        dispatchers = set()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if "route" in sample.labels:
+                    routes.add(sample.labels["route"])
+                if "dispatcher" in sample.labels:
+                    dispatchers.add(sample.labels["dispatcher"])
+        assert routes and routes <= LABELS, routes
+        assert dispatchers == {"tenants:*.example.com"}
+        for needle in ("evil", "passwd", "xxxx", "aaaa", "nobody"):
+            assert needle not in text
+
+
+def test_admin_refuses_to_listen_beyond_loopback_without_a_token(tmp_path: Path) -> None:
+    port = free_port()
+    config = site_config(tmp_path, f'[admin]\nbind = "0.0.0.0:{port}"\n')
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "appmux",
+            "serve",
+            str(config),
+            "--bind",
+            f"127.0.0.1:{free_port()}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={k: v for k, v in os.environ.items() if k != "APPMUX_ADMIN_TOKEN"},
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "admin.bind" in lines[0] and "token" in lines[0], done.stderr
+
+
+def test_a_token_is_required_on_every_request(tmp_path: Path) -> None:
+    token = "t0k3n-0123456789abcdef"
+    with observed(tmp_path, "--server", "waitress", token=token) as (_, admin):
+        for path in ("/metrics", "/status", "/status.json"):
+            assert httpx.get(admin + path, timeout=10).status_code == 401
+            wrong = {"Authorization": "Bearer nope"}
+            assert httpx.get(admin + path, headers=wrong, timeout=10).status_code == 401
+            right = {"Authorization": f"Bearer {token}"}
+            assert httpx.get(admin + path, headers=right, timeout=10).status_code == 200
+        env = {**os.environ, "APPMUX_ADMIN_TOKEN": token}
+        done = subprocess.run(
+            [sys.executable, "-m", "appmux", "status", "--admin", admin],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=env,
+        )
+        assert done.returncode == 0 and "ROUTES" in done.stdout, done.stderr
+        bare = {k: v for k, v in os.environ.items() if k != "APPMUX_ADMIN_TOKEN"}
+        refused = subprocess.run(
+            [sys.executable, "-m", "appmux", "status", "--admin", admin],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=bare,
+        )
+        assert refused.returncode == 1 and "401" in refused.stderr
+
+
+def test_appmux_status_prints_the_whole_server(tmp_path: Path) -> None:
+    with observed(tmp_path, "--server", "gunicorn", "--workers", "2") as (server, _):
+        for _ in range(10):
+            send(server, "/", host="acme.example.com")
+        send(server, "/", host="boom.example.com")
+        time.sleep(1.5)
+        config = tmp_path / "observed.toml"
+        text = subprocess.run(
+            [sys.executable, "-m", "appmux", "status", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert text.returncode == 0, text.stderr
+        assert "tenants:*.example.com" in text.stdout and "acme" in text.stdout
+        assert "failed" in text.stdout and "boom" in text.stdout
+        assert text.stdout.count("pid ") == 2
+        raw = subprocess.run(
+            [sys.executable, "-m", "appmux", "status", str(config), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert json.loads(raw.stdout)["requests"] == 12  # and serve()'s readiness GET
+
+
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.mark.skipif(
+    CHROMEDRIVER is None and not os.environ.get("CI"),
+    reason="Debian's chromium-driver is not installed (.ci/run installs it)",
+)
+def test_status_page_in_chromium_updates_itself(tmp_path: Path) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    with observed(tmp_path, "--server", "gunicorn", "--workers", "2") as (server, admin):
+        send(server, "/", host="acme.example.com")
+        send(server, "/", host="boom.example.com")
+        send(server, "/api/x")
+        time.sleep(1.5)
+        options = webdriver.ChromeOptions()
+        options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+        for flag in (
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=375,900",
+        ):
+            options.add_argument(flag)
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        try:
+            # A phone's viewport (headless windows are never narrower than 500 px).
+            driver.execute_cdp_cmd(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": 375, "height": 812, "deviceScaleFactor": 1, "mobile": True},
+            )
+            driver.get(admin + "/status")
+            routes = driver.find_element(By.ID, "routes").text
+            assert "observed_app:api" in routes and "observed_app:make_tenant(key)" in routes
+            keys = [e.text for e in driver.find_elements(By.CLASS_NAME, "tenant-key")]
+            assert "acme" in keys
+            failures = [e.text for e in driver.find_elements(By.CLASS_NAME, "failure-key")]
+            assert "boom" in failures
+            # Readable at 375 px: the page itself does not scroll sideways.
+            ARTIFACTS.mkdir(exist_ok=True)
+            driver.save_screenshot(str(ARTIFACTS / "status-375px.png"))
+            wide = driver.execute_script(
+                "return [...document.querySelectorAll('body *')]"
+                ".filter(e => !e.closest('.scroll'))"
+                ".filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)"
+                ".map(e => e.tagName + '.' + e.className + ' ' + e.getBoundingClientRect().right)"
+            )
+            assert wide == [], wide
+            assert driver.execute_script("return window.innerWidth") == 375
+            assert driver.execute_script("return document.documentElement.scrollWidth") <= 375
+
+            send(server, "/", host="globex.example.com")  # more traffic: the page follows
+            deadline = time.monotonic() + 15
+            while "globex" not in [
+                e.text for e in driver.find_elements(By.CLASS_NAME, "tenant-key")
+            ]:
+                assert time.monotonic() < deadline, "the page did not update itself"
+                time.sleep(0.3)
+            assert driver.execute_script("return performance.navigation.type") == 0  # no reload
+            driver.save_screenshot(str(ARTIFACTS / "status-updated-375px.png"))
+        finally:
+            driver.quit()
