@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import concurrency, e2e, micro, registry
+from . import concurrency, e2e, metrics, micro, registry
 
 HERE = Path(__file__).resolve().parent
 
@@ -163,6 +163,27 @@ def main() -> None:
             f"{row['mode']}: median {row['median_ms']:.0f} ms, max {row['max_ms']:.0f} ms, "
             f"slowest worker per change (median) {row['median_slowest_worker_ms']:.0f} ms "
             f"over {row['changes']} changes"
+        )
+
+    cost = metrics.inprocess_scenario(rounds, calls)
+    results["metrics_inprocess"] = cost
+    print(
+        "\n## 9a. Metrics in one process (ns per request, body consumed; target: <= 1,000 ns added)"
+    )
+    print(
+        f"raw {_fmt(cost['ns']['raw'])}, metrics off {_fmt(cost['ns']['metrics off'])}, "
+        f"metrics on {_fmt(cost['ns']['metrics on'])}: metrics add "
+        f"{_fmt(cost['metrics_added_ns'])} ns ({_mark(cost['metrics_added_ns'] <= 1000)})"
+    )
+    served = metrics.e2e_scenario(1 if quick else 5, 1 if quick else 3)
+    results["metrics_e2e"] = served
+    print("\n## 9b. Metrics end to end: appmux serve on gunicorn (1 sync worker), wrk")
+    if "skipped" in served:
+        print(f"skipped: {served['skipped']}")
+    else:
+        print(
+            f"off {_fmt(served['rps']['off'])}/s, on {_fmt(served['rps']['on'])}/s: "
+            f"ratio {served['ratio']:.3f} (A/A noise floor: off vs off {served['aa_ratio']:.3f})"
         )
 
     if args.plot:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from ..types import Environ, ResponseBody, StartResponse, WSGIApplication
 
@@ -61,53 +62,74 @@ class RouteLabel:
 
 
 class MeteredApp:
-    """Counts every request of ``app`` by route and status, timed until the body closes."""
+    """Counts every request of ``app`` by route and status, timed until the body closes.
 
-    __slots__ = ("app", "meter", "on_request")
+    A body that is a ``list`` is complete when the app returns: it is recorded
+    then, and passed on untouched (no wrapper to iterate or close).
+    """
 
-    def __init__(self, app: WSGIApplication, meter: Meter, on_request: object = None) -> None:
+    __slots__ = ("app", "pending", "on_request")
+
+    def __init__(
+        self, app: WSGIApplication, meter: Meter, on_request: Callable[[], None] | None = None
+    ) -> None:
         self.app = app
-        self.meter = meter
-        #: Called with no arguments before each request (starts the exporter lazily).
+        self.pending = meter.pending
+        #: Called once, on this process's first request (starts the exporter).
         self.on_request = on_request
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> ResponseBody:
         if self.on_request is not None:
-            self.on_request()  # type: ignore[operator]
-        timed = _Timed(environ, start_response, self.meter.pending)
+            self._first_request()
+        timed = _Timed()
+        timed.outer = start_response
+        timed.status = "000"
+        started = _clock()
         try:
-            timed.body = self.app(environ, timed.start_response)
+            body = self.app(environ, timed.start_response)
         except BaseException:
-            timed.status = "500"
-            timed.close()
+            self.pending.append((environ.get(ROUTE_KEY, "root"), "500", _clock() - started))
             raise
+        if type(body) is list:
+            self.pending.append((environ.get(ROUTE_KEY, "root"), timed.status, _clock() - started))
+            return body
+        timed.environ = environ
+        timed.started = started
+        timed.pending = self.pending
+        timed.body = body
         return timed
+
+    def _first_request(self) -> None:
+        # A forked child starts its exporter from its at-fork hook, so clearing
+        # this is safe for pre-fork servers too.
+        on_request, self.on_request = self.on_request, None
+        if on_request is not None:
+            on_request()
 
 
 class _Timed:
-    """One request: its ``start_response`` and its body, recorded once on close."""
+    """One request: its ``start_response``, and its body, recorded once on close."""
 
     __slots__ = ("environ", "outer", "pending", "started", "status", "body")
 
-    def __init__(
-        self, environ: Environ, outer: StartResponse, pending: deque[tuple[str, str, float]]
-    ) -> None:
-        self.environ = environ
-        self.outer = outer
-        self.pending = pending
-        self.started = _clock()
-        self.status = "000"
-        self.body: ResponseBody = ()
+    environ: Environ
+    outer: StartResponse
+    pending: deque[tuple[str, str, float]] | None
+    started: float
+    status: str
+    body: ResponseBody
 
-    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: object = None):  # type: ignore[no-untyped-def]
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], object]:
         self.status = status
-        return self.outer(status, headers, exc_info)  # type: ignore[arg-type]
+        return self.outer(status, headers, exc_info)
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.body)
 
     def close(self) -> None:
-        pending, self.pending = self.pending, None  # type: ignore[assignment]
+        pending, self.pending = self.pending, None
         if pending is None:
             return
         try:
