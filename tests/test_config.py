@@ -129,6 +129,15 @@ BROKEN = [
     ('app = "a:b"\n[registry]\nrefresh_interval = 0\n', "registry.refresh_interval", "positive"),
     ('app = "a:b"\n[registry]\nreserved = "www"\n', "registry.reserved", "list"),
     ('app = "a:b"\n[registry]\nlisten = "no"\n', "registry.listen", "true or false"),
+    ('app = "a:b"\n[admin]\nport = 1\n', "admin.port", "unknown key"),
+    ('app = "a:b"\n[admin]\ntoken = "x"\n', "admin.bind", "required"),
+    ('app = "a:b"\n[admin]\nbind = "127.0.0.1:9100"\ntoken = "short"\n', "admin.token", "16"),
+    ('app = "a:b"\n[metrics]\nper_tenant = true\n', "metrics", "needs [admin]"),
+    (
+        'app = "a:b"\n[admin]\nbind = "127.0.0.1:9100"\n[metrics]\nper_tenant_limit = 0\n',
+        "metrics.per_tenant_limit",
+        ">= 1",
+    ),
     (
         '[registry]\nurl = "mysql://x/y"\n'
         '[tenants]\nby = "registry"\nfactory = "tenants:create_app"\n',

@@ -37,9 +37,12 @@ def site_config(tmp_path: Path, admin: str) -> Path:
 
 
 @contextmanager
-def observed(tmp_path: Path, *args: str, token: str | None = None) -> Iterator[tuple[Server, str]]:
+def observed(
+    tmp_path: Path, *args: str, token: str | None = None, extra: str = ""
+) -> Iterator[tuple[Server, str]]:
     port = free_port()
     admin = f'[admin]\nbind = "127.0.0.1:{port}"\n' + (f'token = "{token}"\n' if token else "")
+    admin += extra
     with serve(site_config(tmp_path, admin), *args, tmp_path=tmp_path) as server:
         yield server, f"http://127.0.0.1:{port}"
 
@@ -146,6 +149,27 @@ def test_labels_stay_bounded_whatever_clients_send(tmp_path: Path) -> None:
         assert dispatchers == {"tenants:*.example.com"}
         for needle in ("evil", "passwd", "xxxx", "aaaa", "nobody"):
             assert needle not in text
+
+
+def test_per_tenant_labels_are_bounded_by_the_limit(tmp_path: Path) -> None:
+    extra = "[metrics]\nper_tenant = true\nper_tenant_limit = 2\n"
+    with observed(tmp_path, "--server", "waitress", extra=extra) as (server, admin):
+        for key, times in (("t0", 10), ("t1", 5)):
+            for _ in range(times):
+                assert send(server, "/", host=f"{key}.example.com").status_code == 200
+        for i in range(20):  # unknown and hostile: never a label
+            send(server, "/", host=f"nobody{i}.example.com")
+            send(server, "/", host=f"evil..{i}.example.com")
+        time.sleep(1.5)  # one flush: t0 and t1 take the two labels
+        for _ in range(3):
+            assert send(server, "/", host="t2.example.com").status_code == 200
+
+        def tenants() -> dict[str, float]:
+            found = samples(admin, "appmux_tenant_requests_total")
+            return {dict(labels)["tenant"]: value for labels, value in found.items()}
+
+        assert wait_for(lambda: tenants().get("other") == 3)
+        assert tenants() == {"t0": 10, "t1": 5, "other": 3}
 
 
 def test_admin_refuses_to_listen_beyond_loopback_without_a_token(tmp_path: Path) -> None:

@@ -32,6 +32,10 @@ table with ``app``, ``mounts`` or ``tenants`` (one of them) and optionally
     bind = "127.0.0.1:9100"       # beyond loopback only with a token
     token = "..."                 # every request then needs "Authorization: Bearer <token>"
 
+    [metrics]
+    per_tenant = false            # true: appmux_tenant_requests_total{tenant=...}
+    per_tenant_limit = 100        # tenants with a label of their own; the rest are "other"
+
     [registry]                    # the tenant registry that by = "registry" follows
     url = "sqlite:///tenants.db"  # relative to this file; APPMUX_REGISTRY_URL overrides
     refresh_interval = 1.0
@@ -65,6 +69,7 @@ __all__ = [
     "AppNode",
     "ConfigError",
     "HostsNode",
+    "MetricsSettings",
     "MountsNode",
     "Node",
     "RegistrySettings",
@@ -96,6 +101,7 @@ TENANT_KEYS = (
 )
 REGISTRY_KEYS = ("url", "refresh_interval", "reserved", "listen")
 ADMIN_KEYS = ("bind", "token")
+METRICS_KEYS = ("per_tenant", "per_tenant_limit")
 #: The environment variable that overrides ``[registry] url``.
 REGISTRY_URL_ENV = "APPMUX_REGISTRY_URL"
 
@@ -183,6 +189,14 @@ class AdminSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """The ``[metrics]`` table: per-tenant labels, off by default."""
+
+    per_tenant: bool = False
+    per_tenant_limit: int = 100
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     """A parsed config file."""
 
@@ -192,6 +206,7 @@ class SiteConfig:
     server: ServerSettings = ServerSettings()
     registry: RegistrySettings = RegistrySettings()
     admin: AdminSettings | None = None
+    metrics: MetricsSettings = MetricsSettings()
 
     @property
     def folder(self) -> Path:
@@ -294,16 +309,31 @@ class _Parser:
                 )
 
     def site(self, data: dict[str, Any], prefix: str) -> SiteConfig:
-        self.no_unknown_keys(data, prefix, ("proxy", "server", "registry", "admin", *NODE_KEYS))
+        tables = ("proxy", "server", "registry", "admin", "metrics")
+        self.no_unknown_keys(data, prefix, (*tables, *NODE_KEYS))
         proxy = self.proxy(data["proxy"], _join(prefix, "proxy")) if "proxy" in data else None
         server = self.server(data.get("server", {}), _join(prefix, "server"))
         registry = self.registry(data.get("registry", {}), _join(prefix, "registry"))
         admin = self.admin(data["admin"], _join(prefix, "admin")) if "admin" in data else None
+        metrics = self.metrics(data.get("metrics", {}), _join(prefix, "metrics"))
+        if "metrics" in data and admin is None:
+            raise self.error(_join(prefix, "metrics"), "needs [admin]: metrics are served there")
         routing = {k: v for k, v in data.items() if k in NODE_KEYS}
         if not routing:
             raise self.error(prefix, "nothing to serve: add [mounts], [hosts], [tenants] or app")
         root = self.node(routing, prefix)
-        return SiteConfig(self.path, root, proxy, server, registry, admin)
+        return SiteConfig(self.path, root, proxy, server, registry, admin, metrics)
+
+    def metrics(self, value: Any, key: str) -> MetricsSettings:
+        table = self.table(value, key)
+        self.no_unknown_keys(table, key, METRICS_KEYS)
+        per_tenant = table.get("per_tenant", False)
+        if not isinstance(per_tenant, bool):
+            raise self.error(_join(key, "per_tenant"), "must be true or false")
+        limit = table.get("per_tenant_limit", 100)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise self.error(_join(key, "per_tenant_limit"), "must be a whole number >= 1")
+        return MetricsSettings(per_tenant, limit)
 
     def admin(self, value: Any, key: str) -> AdminSettings:
         table = self.table(value, key)

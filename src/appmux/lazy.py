@@ -190,6 +190,17 @@ class LazyDispatcher:
 
     # -- introspection and control ----------------------------------------
 
+    def request_key(self, environ: Environ) -> str | None:
+        """The key this request names, or ``None``; serves nothing, creates nothing."""
+        try:
+            return self.key_func(environ)
+        except HTTPException:
+            return None
+
+    def has_app(self, key: str) -> bool:
+        """Whether ``key`` has a live app now."""
+        return key in self._pool
+
     def keys(self) -> list[str]:
         """Keys with a live app, least recently used first."""
         return self._pool.keys()

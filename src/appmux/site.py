@@ -34,6 +34,7 @@ from .keys import header_key
 from .lazy import LazyDispatcher, PathDispatcher, SubdomainDispatcher
 from .mounts import DispatcherMiddleware
 from .observe import MeteredApp, Observer, RouteLabel
+from .observe.meter import TenantRouteLabel
 from .refs import BadReference, load_reference
 from .registry import Registry, SchemaTooNew, TenantDispatcher
 from .types import Environ, ResponseBody, StartResponse, WSGIApplication
@@ -172,6 +173,8 @@ class _Builder:
         label = route_label(host, prefix, tenants=True)
         if isinstance(dispatcher, LazyDispatcher):
             self.observer.add_dispatcher(label, dispatcher)
+            if self.observer.per_tenant:
+                return TenantRouteLabel(label, dispatcher)
         return RouteLabel(label, dispatcher)
 
     def dispatcher(self, node: TenantsNode, host: str, prefix: str) -> WSGIApplication:

@@ -96,6 +96,11 @@ class _Metrics:
             multiprocess_mode="liveall",
         )
         self.refresh_errors = Counter("appmux_registry_refresh_errors", "Failed registry checks.")
+        self.tenant_requests = Counter(
+            "appmux_tenant_requests",
+            "Requests by tenant ([metrics] per_tenant); tenants past the limit are 'other'.",
+            ["dispatcher", "tenant", "status_class"],
+        )
 
 
 class Exporter:
@@ -107,6 +112,8 @@ class Exporter:
         self.interval = interval
         self._metrics: _Metrics | None = None
         self._last: dict[tuple[str, str], int] = {}
+        #: Tenants with a label of their own, per dispatcher (stable: counters only grow).
+        self._tenant_labels: dict[str, set[str]] = {}
         self._pid = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -129,6 +136,7 @@ class Exporter:
         self._pid = 0
         self._lock = threading.Lock()
         self._last = {}
+        self._tenant_labels = {}
         self.observer.meter.started_at = time.time()
         self.observer.routes.clear()
         self.observer.requests = 0
@@ -150,16 +158,39 @@ class Exporter:
         """Hand everything observed so far to the metrics and the status file."""
         observer = self.observer
         metrics = self._metrics
-        for route, status, seconds in observer.meter.drain():
+        drained = observer.meter.drain()
+        by_tenant: dict[tuple[str, str, str], int] = {}
+        for route, status, seconds in drained:
             status_class = f"{status[:1]}xx" if status[:1].isdigit() else "unknown"
+            if type(route) is tuple:  # (route, tenant) under [metrics] per_tenant
+                route, tenant = route
+                if tenant is not None:
+                    key = (route, tenant, status_class)
+                    by_tenant[key] = by_tenant.get(key, 0) + 1
             observer.count(route, status_class)
             if metrics is not None:
                 metrics.requests.labels(route, status_class).inc()
                 metrics.duration.labels(route).observe(seconds)
+        if metrics is not None and by_tenant:
+            self._export_tenants(metrics, by_tenant)
         summary = observer.summary()
         if metrics is not None:
             self._export_pools(metrics, summary)
         self._write_status(summary)
+
+    def _export_tenants(self, metrics: _Metrics, counts: dict[tuple[str, str, str], int]) -> None:
+        """Per-tenant counts: the busiest tenants get labels until the limit, then "other"."""
+        totals: dict[tuple[str, str], int] = {}
+        for (route, tenant, _), n in counts.items():
+            totals[(route, tenant)] = totals.get((route, tenant), 0) + n
+        limit = self.observer.per_tenant_limit
+        for route, tenant in sorted(totals, key=lambda k: -totals[k]):
+            labelled = self._tenant_labels.setdefault(route, set())
+            if tenant not in labelled and len(labelled) < limit:
+                labelled.add(tenant)
+        for (route, tenant, status_class), n in counts.items():
+            shown = tenant if tenant in self._tenant_labels[route] else "other"
+            metrics.tenant_requests.labels(route, shown, status_class).inc(n)
 
     def _export_pools(self, metrics: _Metrics, summary: dict[str, Any]) -> None:
         for label, stats in summary["dispatchers"].items():

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..lazy import LazyDispatcher
 from ..types import Environ, ResponseBody, StartResponse, WSGIApplication
 
 __all__ = ["ROUTE_KEY", "Meter", "MeteredApp", "RouteLabel"]
@@ -32,11 +33,12 @@ class Meter:
     """Observations waiting for the exporter, and this process's start time."""
 
     def __init__(self) -> None:
-        #: ``(route, status line, seconds)`` per finished request, oldest first.
-        self.pending: deque[tuple[str, str, float]] = deque()
+        #: ``(route, status line, seconds)`` per finished request, oldest first;
+        #: ``route`` is a ``(route, tenant)`` pair under ``TenantRouteLabel``.
+        self.pending: deque[tuple[Any, str, float]] = deque()
         self.started_at = time.time()
 
-    def drain(self) -> list[tuple[str, str, float]]:
+    def drain(self) -> list[tuple[Any, str, float]]:
         """Take every pending observation (safe while requests append)."""
         taken = []
         pending = self.pending
@@ -59,6 +61,30 @@ class RouteLabel:
     def __call__(self, environ: Environ, start_response: StartResponse) -> ResponseBody:
         environ[ROUTE_KEY] = self.label
         return self.app(environ, start_response)
+
+
+class TenantRouteLabel:
+    """Names the route and the tenant of a tenants node (``[metrics] per_tenant``).
+
+    The label is a ``(route, tenant key or None)`` pair. The key is read before
+    the dispatcher runs (it may rewrite the environ) and kept only if the key
+    has a live app once it has: made-up hosts and paths never become labels.
+    """
+
+    __slots__ = ("label", "dispatcher")
+
+    def __init__(self, label: str, dispatcher: LazyDispatcher) -> None:
+        self.label = label
+        self.dispatcher = dispatcher
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> ResponseBody:
+        dispatcher = self.dispatcher
+        key = dispatcher.request_key(environ)
+        environ[ROUTE_KEY] = (self.label, None)
+        body = dispatcher(environ, start_response)
+        if key is not None and dispatcher.has_app(key):
+            environ[ROUTE_KEY] = (self.label, key)
+        return body
 
 
 class MeteredApp:
@@ -114,7 +140,7 @@ class _Timed:
 
     environ: Environ
     outer: StartResponse
-    pending: deque[tuple[str, str, float]] | None
+    pending: deque[tuple[Any, str, float]] | None
     started: float
     status: str
     body: ResponseBody

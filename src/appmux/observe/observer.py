@@ -44,8 +44,12 @@ class RouteTotals:
 class Observer:
     """The observable parts of one site, in one process."""
 
-    def __init__(self) -> None:
+    def __init__(self, per_tenant: bool = False, per_tenant_limit: int = 100) -> None:
         self.meter = Meter()
+        #: Label requests by tenant too (``[metrics] per_tenant``), for at most
+        #: ``per_tenant_limit`` tenants per dispatcher and process; the rest are "other".
+        self.per_tenant = per_tenant
+        self.per_tenant_limit = per_tenant_limit
         #: Lazy and registry dispatchers by their route label.
         self.dispatchers: dict[str, LazyDispatcher] = {}
         #: Running totals per route (the exporter adds drained observations).

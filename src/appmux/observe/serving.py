@@ -39,7 +39,7 @@ class Observation:
         self.directory = Path(tempfile.mkdtemp(prefix="appmux-metrics-"))
         self._owner = os.getpid()
         os.environ[MULTIPROC_ENV] = str(self.directory)
-        self.observer = Observer()
+        self.observer = Observer(site.metrics.per_tenant, site.metrics.per_tenant_limit)
         self.exporter = Exporter(self.observer, self.directory)
         self.observer.on_request = self.exporter.ensure_running
         from ..site import route_rows
