@@ -100,18 +100,22 @@ def test_sqlite_change_reaches_all_four_workers_once_each(
         thread.start()
         time.sleep(0.3)
         cli(registry_url, "tenants", "set", "acme", "theme=dark")
+        committed = time.time()
         changed_at = time.monotonic()
-        dark: dict[str, float] = {}
-        while len(dark) < WORKERS:
+        dark: set[str] = set()
+        while len(dark) < WORKERS:  # every worker answers with the new config
             answer = fields(get(server).text)
             if answer["theme"] == "dark":
-                dark.setdefault(answer["pid"], time.monotonic() - changed_at)
-            assert time.monotonic() - changed_at < 10, f"only {sorted(dark)} turned dark"
+                dark.add(answer["pid"])
+            assert time.monotonic() - changed_at < 15, f"only {sorted(dark)} turned dark"
         thread.join(10)
-        assert max(dark.values()) < 2.0, dark
         assert slow["theme"] == "light"  # served to the end by the old instance
 
         final = stats_of_every_worker(server)
+        # Each worker says when it read the change: sampling responses would time
+        # how gunicorn spreads connections over workers, not propagation.
+        delays = {pid: stats["installed_at"] - committed for pid, stats in final.items()}
+        assert max(delays.values()) < 2.0, delays
         for pid, stats in final.items():
             assert stats["creations"]["acme"] == 2, (pid, stats["creations"])
             assert all(close["active"] == 0 for close in stats["closes"]), stats["closes"]
