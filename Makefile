@@ -19,6 +19,7 @@ demo: setup
 	@echo "  http://localhost:8000/backend/       Flask API"
 	@echo "  http://localhost:8000/legacy/        Django project"
 	@echo "  http://acme.localhost:8000/          a registry tenant's Flask app (also globex; others: 404)"
+	@echo "  http://127.0.0.1:9100/status         the status page (/metrics for Prometheus)"
 	@echo "Add a tenant while it runs: (cd examples && ../$(VENV)/bin/appmux tenants add initech)"
 	@echo "Ctrl-C stops it."
 	$(PY) examples/seed_tenants.py
