@@ -81,15 +81,22 @@ def _start(server: str, target: str) -> tuple[subprocess.Popen[bytes], str]:
         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
     )
     url = f"http://127.0.0.1:{port}/m50/item"
-    deadline = time.monotonic() + 20
+    return wait_ready(process, url, server), url
+
+
+def wait_ready(
+    process: subprocess.Popen[bytes], url: str, what: str, timeout: float = 30
+) -> subprocess.Popen[bytes]:
+    """Wait until ``url`` answers; kill ``process`` and raise if it does not in time."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             httpx.get(url, timeout=1)
-            return process, url
+            return process
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
-    raise RuntimeError(f"{server} did not start")
+    raise RuntimeError(f"{what} did not start")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -17,18 +17,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from appmux.config import load_config
 from appmux.observe import Observer
 from appmux.observe.exporter import Exporter
 from appmux.site import build_site
 
-from .e2e import _free_port, _wrk
+from .e2e import _free_port, _wrk, wait_ready
 from .harness import App, compare, environ_for, raw_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,15 +99,7 @@ def _serve(config: Path) -> tuple[subprocess.Popen[bytes], str]:
         cwd=ROOT,
     )
     url = f"http://127.0.0.1:{port}/m5/item"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return process, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("appmux serve did not start")
+    return wait_ready(process, url, "appmux serve"), url
 
 
 def e2e_scenario(rounds: int, seconds: float) -> dict[str, Any]:

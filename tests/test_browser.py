@@ -7,18 +7,17 @@ exactly as a user would type them.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from chromium import CHROMIUM, flags
 from servers import serve
 
 from appmux import Registry
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "appmux.toml"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 pytestmark = [
     pytest.mark.skipif(
@@ -35,15 +34,7 @@ def chromium(tmp_path: Path, *args: str) -> str:
     out = subprocess.run(
         [
             CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
+            *flags(tmp_path / "profile"),
             *args,
         ],
         capture_output=True,

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from chromium import CHROMEDRIVER, CHROMIUM, flags
 from prometheus_client.parser import text_string_to_metric_families
 from servers import Server, free_port, serve
 
@@ -250,9 +251,6 @@ def test_appmux_status_prints_the_whole_server(tmp_path: Path) -> None:
         assert json.loads(raw.stdout)["requests"] == 12  # and serve()'s readiness GET
 
 
-CHROMEDRIVER = shutil.which("chromedriver")
-
-
 @pytest.mark.skipif(
     CHROMEDRIVER is None and not os.environ.get("CI"),
     reason="Debian's chromium-driver is not installed (.ci/run installs it)",
@@ -268,19 +266,8 @@ def test_status_page_in_chromium_updates_itself(tmp_path: Path) -> None:
         send(server, "/api/x")
         time.sleep(1.5)
         options = webdriver.ChromeOptions()
-        options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-        for flag in (
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--window-size=375,900",
-        ):
+        options.binary_location = CHROMIUM or "/usr/bin/chromium"
+        for flag in flags(tmp_path / "profile"):
             options.add_argument(flag)
         driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         try:

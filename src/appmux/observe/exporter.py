@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+from bisect import bisect_left
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,25 @@ _POOL_COUNTERS = {
     "creation_failures": ("tenant_creation_failures", "create_app calls that raised."),
     "evictions": ("tenant_evictions", "Tenant apps retired (LRU, idle or invalidated)."),
 }
+
+
+def _observe_many(histogram: Any, buckets: list[int], total: float) -> None:
+    """Add bucket counts (``bisect_left`` over the bounds, +Inf last) and their sum.
+
+    prometheus-client observes one value at a time; its children keep one value
+    per bucket (``_buckets``) and the sum (``_sum``), which this adds to at once.
+    """
+    values = getattr(histogram, "_buckets", None)
+    if values is None or len(values) != len(buckets):  # not the layout we know: one by one
+        bounds = [*DURATION_BUCKETS, float("inf")]
+        for index, n in enumerate(buckets):
+            for _ in range(n):
+                histogram.observe(bounds[index])
+        return
+    for value, n in zip(values, buckets, strict=True):
+        if n:
+            value.inc(n)
+    histogram._sum.inc(total)
 
 
 def metrics_available() -> bool:
@@ -158,9 +178,12 @@ class Exporter:
         """Hand everything observed so far to the metrics and the status file."""
         observer = self.observer
         metrics = self._metrics
-        drained = observer.meter.drain()
+        # Summed here first: one metric update per label set and flush, not per
+        # request (a multiprocess update writes a file and takes a lock).
+        counts: dict[tuple[str, str], int] = {}
+        durations: dict[str, tuple[list[int], list[float]]] = {}
         by_tenant: dict[tuple[str, str, str], int] = {}
-        for route, status, seconds in drained:
+        for route, status, seconds in observer.meter.drain():
             status_class = f"{status[:1]}xx" if status[:1].isdigit() else "unknown"
             if type(route) is tuple:  # (route, tenant) under [metrics] per_tenant
                 route, tenant = route
@@ -168,11 +191,17 @@ class Exporter:
                     key = (route, tenant, status_class)
                     by_tenant[key] = by_tenant.get(key, 0) + 1
             observer.count(route, status_class)
-            if metrics is not None:
-                metrics.requests.labels(route, status_class).inc()
-                metrics.duration.labels(route).observe(seconds)
-        if metrics is not None and by_tenant:
-            self._export_tenants(metrics, by_tenant)
+            counts[(route, status_class)] = counts.get((route, status_class), 0) + 1
+            buckets, total = durations.setdefault(route, ([0] * (len(DURATION_BUCKETS) + 1), [0.0]))
+            buckets[bisect_left(DURATION_BUCKETS, seconds)] += 1
+            total[0] += seconds
+        if metrics is not None:
+            for (route, status_class), n in counts.items():
+                metrics.requests.labels(route, status_class).inc(n)
+            for route, (buckets, total) in durations.items():
+                _observe_many(metrics.duration.labels(route), buckets, total[0])
+            if by_tenant:
+                self._export_tenants(metrics, by_tenant)
         summary = observer.summary()
         if metrics is not None:
             self._export_pools(metrics, summary)

@@ -107,13 +107,15 @@ def _parse_pairs(pairs: Iterable[str]) -> dict[str, Any]:
     return values
 
 
-def _confirm_removal(what: str, yes: bool) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        _fail(f"removing {what} needs --yes when stdin is not a terminal")
-    if not click.confirm(f"Remove {what}?"):
-        _fail("not removed")
+def _remove(target: Target, what: str, yes: bool, action: Callable[[Registry], Any]) -> None:
+    """Run a removal once confirmed: ``--yes``, or a "y" at the terminal."""
+    if not yes:
+        if not sys.stdin.isatty():
+            _fail(f"removing {what} needs --yes when stdin is not a terminal")
+        if not click.confirm(f"Remove {what}?"):
+            _fail("not removed")
+    _run(target, action)
+    click.echo(f"removed {what}")
 
 
 def _record_json(record: TenantRecord) -> dict[str, Any]:
@@ -370,9 +372,7 @@ def tenants_reload(key: str, registry_url: str | None, config_path: str | None) 
 def tenants_remove(key: str, yes: bool, registry_url: str | None, config_path: str | None) -> None:
     """Remove KEY and its domains."""
     target = _target(registry_url, config_path)
-    _confirm_removal(f"tenant {key!r} and its domains", yes)
-    _run(target, lambda r: r.remove_tenant(key))
-    click.echo(f"removed tenant {key}")
+    _remove(target, f"tenant {key!r} and its domains", yes, lambda r: r.remove_tenant(key))
 
 
 # -- appmux domains --------------------------------------------------------------------------
@@ -464,6 +464,4 @@ def domains_set_primary(host: str, registry_url: str | None, config_path: str | 
 def domains_remove(host: str, yes: bool, registry_url: str | None, config_path: str | None) -> None:
     """Remove a custom domain."""
     target = _target(registry_url, config_path)
-    _confirm_removal(f"domain {host}", yes)
-    _run(target, lambda r: r.remove_domain(host))
-    click.echo(f"removed domain {host}")
+    _remove(target, f"domain {host}", yes, lambda r: r.remove_domain(host))
