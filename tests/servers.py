@@ -99,8 +99,13 @@ def serve(
         yield server
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+            # SIGTERM first, so the server cleans up after itself (its metrics folder).
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
         else:
             try:  # the dev server's reloader child, if the parent left it behind
                 os.killpg(process.pid, signal.SIGKILL)

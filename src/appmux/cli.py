@@ -127,6 +127,8 @@ def serve(
     except ValueError as exc:
         _fail(f"--bind: {exc}" if bind else f"{site.path}: server.bind: {exc}")
     if dev:
+        if site.admin is not None:
+            click.echo("appmux: --dev serves no [admin] listener (metrics, status page)", err=True)
         if not where.is_loopback:
             if not allow_remote_dev:
                 _fail(
@@ -142,11 +144,14 @@ def serve(
     chosen = server or settings.server or default_server()
     try:
         observation = Observation.of(site, chosen)
-        app = build_site(site, observation.observer if observation else None)
     except ConfigError as exc:
         _fail(str(exc))
     n_threads = threads or settings.threads
     try:
+        try:
+            app = build_site(site, observation.observer if observation else None)
+        except ConfigError as exc:
+            _fail(str(exc))
         if observation is not None:
             try:
                 observation.start()
