@@ -307,3 +307,81 @@ def test_status_page_in_chromium_updates_itself(tmp_path: Path) -> None:
             driver.save_screenshot(str(ARTIFACTS / "status-updated-375px.png"))
         finally:
             driver.quit()
+
+
+def test_registry_shows_on_the_status_page_and_in_metrics(tmp_path: Path) -> None:
+    from appmux import Registry
+
+    url = f"sqlite:///{tmp_path / 'tenants.db'}"
+    registry = Registry(url)
+    registry.init()
+    registry.add_tenant("acme")
+    (tmp_path / "record_apps.py").write_text(
+        "def create_app(record):\n"
+        "    def app(environ, start_response):\n"
+        "        start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "        return [record.key.encode()]\n"
+        "    return app\n"
+    )
+    port = free_port()
+    config = tmp_path / "registry.toml"
+    config.write_text(
+        f'[admin]\nbind = "127.0.0.1:{port}"\n\n'
+        f'[registry]\nurl = "{url}"\nrefresh_interval = 0.5\n\n'
+        '[tenants]\nby = "registry"\nbase_domains = ["example.com"]\n'
+        'factory = "record_apps:create_app"\n'
+    )
+    admin = f"http://127.0.0.1:{port}"
+    env = {"APPMUX_REGISTRY_URL": ""}  # the config's [registry] url, not the environment
+    with serve(
+        config, "--server", "gunicorn", "--workers", "2", tmp_path=tmp_path, env=env
+    ) as server:
+        for _ in range(6):
+            assert send(server, "/", host="acme.example.com").status_code == 200
+        registry.reload_tenant("acme")
+        revision = registry.revision()
+
+        def caught_up() -> dict[str, Any] | None:
+            status = httpx.get(admin + "/status.json", timeout=10).json()
+            reg = status["registry"]
+            ok = reg and len(reg["workers"]) == 2 and reg["revision"] == revision
+            return status if ok and not any(w["stale"] for w in reg["workers"]) else None
+
+        status = wait_for(caught_up)
+        assert status, httpx.get(admin + "/status.json", timeout=10).text
+        assert status["registry"]["url"] == url
+        assert all(w["snapshot_age"] < 5 for w in status["registry"]["workers"])
+        revisions = samples(admin, "appmux_registry_revision")
+        assert len(revisions) == 2 and set(revisions.values()) == {revision}
+        assert len(samples(admin, "appmux_registry_snapshot_age_seconds")) == 2
+        page = httpx.get(admin + "/status", timeout=10).text
+        assert 'id="registry-url"' in page and "current" in page
+
+
+def test_a_stale_worker_stands_out() -> None:
+    from appmux.observe.status import server_status
+
+    def worker(pid: int, revision: int, age: float) -> dict[str, Any]:
+        return {
+            "pid": pid,
+            "started_at": time.time() - 60,
+            "updated_at": time.time(),
+            "requests": 1,
+            "rss_bytes": 1,
+            "routes": {},
+            "dispatchers": {},
+            "registry": {
+                "url": "sqlite:///t.db",
+                "revision": revision,
+                "snapshot_age": age,
+                "errors": 0,
+                "outage": None,
+            },
+        }
+
+    status = server_status([worker(1, 7, 0.5), worker(2, 6, 0.4), worker(3, 7, 60)], [], {})
+    stale = {w["pid"]: w["stale"] for w in status["registry"]["workers"]}
+    assert stale == {1: False, 2: True, 3: True}
+    from appmux.observe.page import render_main
+
+    assert render_main(status).count('class="bad">stale') == 2
