@@ -100,12 +100,17 @@ def render_main(status: dict[str, Any]) -> str:
     route_rows = []
     for row in status["routes"]:
         rate = row["error_rate"]
+        shown_rate = (
+            "-"
+            if rate is None
+            else f'<span class="{"bad" if rate > 0.01 else "ok"}">{rate:.1%}</span>'
+        )
         route_rows.append(
             [
                 escape(row["host"]),
                 escape(row["prefix"]),
                 _n(row["requests"]),
-                f'<span class="{"bad" if rate > 0.01 else "ok"}">{rate:.1%}</span>',
+                shown_rate,
                 f"<code>{escape(row['target'])}</code>",
                 escape(row["kind"]),
             ]
@@ -196,6 +201,9 @@ def format_status(status: dict[str, Any]) -> str:
     ]
     width = max([len(r["label"]) for r in status["routes"]] + [5])
     for row in status["routes"]:
+        if row["requests"] is None:  # another row of the node above
+            lines.append(f"  {''.ljust(width)}  {'':>9}  {'':>10}  {row['target']}")
+            continue
         lines.append(
             f"  {row['label'].ljust(width)}  {row['requests']:>9,}  5xx {row['error_rate']:6.1%}"
             f"  {row['target']}"

@@ -63,8 +63,14 @@ def server_status(
             entry = totals.setdefault(route, {"requests": 0, "errors": 0})
             entry["requests"] += figures["requests"]
             entry["errors"] += figures["by_class"].get("5xx", 0)
-    table = []
+    table: list[dict[str, Any]] = []
+    shown: set[str] = set()
     for row in routes:
+        if row["label"] in shown:
+            # Another row of the same node (a tenants node's default app): counted above.
+            table.append({**row, "requests": None, "errors": None, "error_rate": None})
+            continue
+        shown.add(row["label"])
         counted = totals.get(row["label"], {"requests": 0, "errors": 0})
         table.append({**row, **counted, "error_rate": _rate(counted)})
     listed = {row["label"] for row in routes}
