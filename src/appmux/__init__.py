@@ -40,4 +40,4 @@ __all__ = [
     "path_segment_key",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
