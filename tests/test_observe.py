@@ -385,3 +385,31 @@ def test_a_stale_worker_stands_out() -> None:
     from appmux.observe.page import render_main
 
     assert render_main(status).count('class="bad">stale') == 2
+
+
+def test_a_streamed_body_is_recorded_once_when_closed_and_its_close_propagates() -> None:
+    from wsgi_helpers import call
+
+    from appmux.observe import Meter, MeteredApp, RouteLabel
+
+    closed: list[str] = []
+
+    class Body:
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"a"
+            yield b"b"
+
+        def close(self) -> None:
+            closed.append("body")
+
+    def app(environ: dict[str, Any], start_response: Any) -> Body:
+        start_response("201 Created", [("Content-Type", "text/plain")])
+        return Body()
+
+    meter = Meter()
+    metered = MeteredApp(RouteLabel("mount:/api", app), meter)
+    assert call(metered, "/x").body == b"ab"
+    assert closed == ["body"]
+    (route, status, seconds), *rest = meter.drain()
+    assert (route, status, rest) == ("mount:/api", "201 Created", [])
+    assert seconds >= 0

@@ -20,7 +20,8 @@ with ``Retry-After``; other keys are unaffected.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
@@ -28,7 +29,7 @@ from typing import Any
 from werkzeug.exceptions import HTTPException, NotFound, ServiceUnavailable
 
 from .keys import KeyFunc, SubdomainKey, is_safe_key, path_segment_key, shift_path_segment
-from .pool import CreationFailed, InstancePool, PoolStats
+from .pool import CreationFailed, FailureRecord, InstancePool, PoolStats
 from .tenant import Tenant
 from .types import Environ, ResponseBody, StartResponse, WSGIApplication
 
@@ -200,6 +201,16 @@ class LazyDispatcher:
     def has_app(self, key: str) -> bool:
         """Whether ``key`` has a live app now."""
         return key in self._pool
+
+    @property
+    def recent_failures(self) -> Sequence[FailureRecord]:
+        """The last ``create_app`` failures (time, key, one-line summary), newest last."""
+        return self._pool.recent_failures
+
+    @property
+    def creation_times(self) -> deque[float]:
+        """Seconds each recent creation took, oldest first, for a metrics exporter to drain."""
+        return self._pool.creation_times
 
     def keys(self) -> list[str]:
         """Keys with a live app, least recently used first."""

@@ -389,11 +389,6 @@ class InstancePool(Generic[T]):
         """The keys with a live value, least recently used first."""
         return list(self._live)
 
-    @property
-    def idle_timeout(self) -> float | None:
-        """Seconds of disuse after which a value is retired (``None``: never)."""
-        return self._idle_timeout
-
     def items(self) -> list[tuple[str, T]]:
         """``(key, value)`` for every live value, least recently used first."""
         return [(key, entry.value) for key, entry in list(self._live.items())]

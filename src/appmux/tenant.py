@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from .types import Environ, ResponseBody, StartResponse, WSGIApplication
 
-__all__ = ["Tenant"]
+__all__ = ["ReleasingBody", "Tenant"]
 
 logger = logging.getLogger("appmux")
 
@@ -81,10 +81,10 @@ class Tenant:
         except BaseException:
             self.leave()
             raise
-        return _ReleasingBody(body, self.leave)
+        return ReleasingBody(body, self.leave)
 
 
-class _ReleasingBody:
+class ReleasingBody:
     """A response body that calls ``release`` once, after the body's own ``close``."""
 
     __slots__ = ("_body", "_release")

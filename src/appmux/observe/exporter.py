@@ -231,7 +231,7 @@ class Exporter:
                 if delta > 0:
                     counter.labels(label).inc(delta)
                 self._last[key] = stats[field]
-            times = self.observer.dispatchers[label]._pool.creation_times
+            times = self.observer.dispatchers[label].creation_times
             histogram = metrics.creation_seconds.labels(label)
             while times:
                 histogram.observe(times.popleft())

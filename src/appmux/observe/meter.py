@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from ..lazy import LazyDispatcher
+from ..tenant import ReleasingBody
 from ..types import Environ, ResponseBody, StartResponse, WSGIApplication
 
 __all__ = ["ROUTE_KEY", "Meter", "MeteredApp", "RouteLabel"]
@@ -116,14 +117,15 @@ class MeteredApp:
         except BaseException:
             self.pending.append((environ.get(ROUTE_KEY, "root"), "500", _clock() - started))
             raise
+        pending = self.pending
         if type(body) is list:
-            self.pending.append((environ.get(ROUTE_KEY, "root"), timed.status, _clock() - started))
+            pending.append((environ.get(ROUTE_KEY, "root"), timed.status, _clock() - started))
             return body
-        timed.environ = environ
-        timed.started = started
-        timed.pending = self.pending
-        timed.body = body
-        return timed
+
+        def record() -> None:
+            pending.append((environ.get(ROUTE_KEY, "root"), timed.status, _clock() - started))
+
+        return ReleasingBody(body, record)
 
     def _first_request(self) -> None:
         # A forked child starts its exporter from its at-fork hook, so clearing
@@ -134,34 +136,15 @@ class MeteredApp:
 
 
 class _Timed:
-    """One request: its ``start_response``, and its body, recorded once on close."""
+    """One request's ``start_response``, remembering the status it was given."""
 
-    __slots__ = ("environ", "outer", "pending", "started", "status", "body")
+    __slots__ = ("outer", "status")
 
-    environ: Environ
     outer: StartResponse
-    pending: deque[tuple[Any, str, float]] | None
-    started: float
     status: str
-    body: ResponseBody
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
     ) -> Callable[[bytes], object]:
         self.status = status
         return self.outer(status, headers, exc_info)
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self.body)
-
-    def close(self) -> None:
-        pending, self.pending = self.pending, None
-        if pending is None:
-            return
-        try:
-            close = getattr(self.body, "close", None)
-            if close is not None:
-                close()
-        finally:
-            route = self.environ.get(ROUTE_KEY, "root")
-            pending.append((route, self.status, _clock() - self.started))

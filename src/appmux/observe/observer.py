@@ -89,7 +89,7 @@ class Observer:
                 "recent_keys": keys[-RECENT_KEYS:][::-1],
                 "failures": [
                     {"at": f.at, "key": f.key, "summary": f.summary}
-                    for f in dispatcher._pool.recent_failures
+                    for f in dispatcher.recent_failures
                 ],
             }
             refresher = getattr(dispatcher, "refresher", None)

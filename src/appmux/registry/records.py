@@ -112,7 +112,7 @@ def check_domain(host: object) -> str:
     try:
         normalized = normalize_host_pattern(host)
         if not normalized.startswith("*."):
-            normalize_domain(normalized)  # refuses IP literals
+            normalize_domain(normalized)  # refuses IPv6 literals
     except (TypeError, ValueError):
         raise ValueError(f"invalid host {host!r}") from None
     if ":" in host:

@@ -227,7 +227,7 @@ class Registry:
         with self._lock, _unavailable_on_error(self):
             try:
                 rows = self._backend.query("SELECT schema_version FROM appmux_meta WHERE id = 1")
-            except _missing_table_errors() as exc:
+            except _database_errors() as exc:
                 if _is_missing_table(exc):
                     return None
                 raise
@@ -435,17 +435,6 @@ class Registry:
 
 
 # -- errors --------------------------------------------------------------------------
-
-
-def _missing_table_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [sqlite3.OperationalError]
-    try:
-        import psycopg
-
-        errors.append(psycopg.errors.UndefinedTable)
-    except ImportError:
-        pass
-    return tuple(errors)
 
 
 def _is_missing_table(exc: BaseException) -> bool:
