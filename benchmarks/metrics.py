@@ -20,10 +20,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from appmux.config import load_config
 from appmux.observe import Observer
 from appmux.observe.exporter import Exporter
-from appmux.site import build_site
+from appmux.serve.config import load_config
+from appmux.serve.site import build_site
 
 from .e2e import _free_port, _wrk, wait_ready
 from .harness import App, compare, environ_for, raw_app

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from wsgi_helpers import call
 
-from appmux.config import ConfigError, find_config, load_config
-from appmux.refs import BadReference, Reference, parse_reference
-from appmux.site import build_site, check_site, resolve_url, route_rows
+from appmux.serve.config import ConfigError, find_config, load_config
+from appmux.serve.refs import BadReference, Reference, parse_reference
+from appmux.serve.site import build_site, check_site, resolve_url, route_rows
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SITES = Path(__file__).resolve().parent / "sites"

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appmux.hosts import HostMemo, normalize_domain, parse_host, request_host, subdomain_of
+from appmux.core.hosts import HostMemo, normalize_domain, parse_host, subdomain_of
+from appmux.wsgi.environ import request_host
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from appmux.pool import CreationFailed, InstancePool
+from appmux.core.pool import CreationFailed, InstancePool
 
 
 class FakeClock:

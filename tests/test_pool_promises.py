@@ -18,8 +18,9 @@ import pytest
 from werkzeug.exceptions import Gone, NotFound
 from wsgi_helpers import call, echo_app
 
-from appmux import LazyDispatcher, PathDispatcher, SubdomainDispatcher, header_key, reaper
-from appmux.pool import InstancePool
+from appmux import LazyDispatcher, PathDispatcher, SubdomainDispatcher, header_key
+from appmux.background import reaper
+from appmux.core.pool import InstancePool
 
 KNOWN = {"acme", "globex"}
 

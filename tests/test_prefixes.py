@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from werkzeug.middleware.dispatcher import DispatcherMiddleware as WerkzeugDispatcher
 
 from appmux import DispatcherMiddleware
-from appmux.prefixes import PrefixTable, normalize_prefix
+from appmux.core.prefixes import PrefixTable, normalize_prefix
 
 
 def test_longest_prefix_on_segment_boundaries() -> None:

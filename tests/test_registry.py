@@ -198,8 +198,9 @@ def test_newer_schema_is_refused_naming_both_versions(sqlite_registry: Registry)
     for action in (registry.init, registry.snapshot, lambda: registry.add_tenant("x")):
         with pytest.raises(SchemaTooNew, match=r"version 99.*version 1"):
             action()
-    with pytest.raises(SchemaTooNew):
-        TenantDispatcher(registry, Factory(), base_domains=["example.com"])
+    dispatcher = TenantDispatcher(registry, Factory(), base_domains=["example.com"])
+    with pytest.raises(SchemaTooNew):  # read when it starts, not when it is made
+        dispatcher.start()
 
 
 # -- resolution (pure) -------------------------------------------------------------------
@@ -310,6 +311,7 @@ def test_unknown_tenant_app_and_suspended_status_options(registry: Registry) -> 
 
 def test_no_query_per_request_whatever_the_flood(site: Any) -> None:
     registry, dispatcher, _ = site
+    dispatcher.start()  # the registry is read when the dispatcher starts, never per request
     dispatcher.refresher.stop()
     before = registry.statements
     for i in range(500):
@@ -408,8 +410,10 @@ def test_outage_is_logged_once_and_recovery_once(
 def test_refresher_starts_on_first_request_not_at_construction(registry: Registry) -> None:
     registry.add_tenant("acme")
     dispatcher = TenantDispatcher(registry, Factory(), base_domains=["example.com"])
-    assert dispatcher.snapshot is not None and not dispatcher.refresher.running
+    assert dispatcher.snapshot is None and not dispatcher.refresher.running  # no I/O yet
+    statements = registry.statements
     call(dispatcher, host="acme.example.com")
+    assert dispatcher.snapshot is not None and registry.statements > statements
     assert dispatcher.refresher.running
     dispatcher.close()
     assert not dispatcher.refresher.running

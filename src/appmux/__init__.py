@@ -10,16 +10,24 @@ page, plus static host routing and a general lazy dispatcher:
 * :class:`LazyDispatcher` — one app per key of any key function.
 * :class:`TenantDispatcher` — one app per tenant of a :class:`Registry`
   (SQLite or PostgreSQL), followed while the site runs.
+
+The layers are described in ``ARCHITECTURE.md``: :mod:`appmux.core` (pure
+routing rules and the pool), :mod:`appmux.wsgi`, :mod:`appmux.registry`,
+:mod:`appmux.observe`, :mod:`appmux.serve` and :mod:`appmux.cli`.
 """
 
 from __future__ import annotations
 
-from .host_dispatcher import HostDispatcher
-from .keys import SubdomainKey, header_key, host_key, is_safe_key, path_segment_key
-from .lazy import LazyDispatcher, PathDispatcher, SubdomainDispatcher
-from .mounts import DispatcherMiddleware
-from .pool import CreationFailed, InstancePool, PoolStats
+from .core.keys import SubdomainKey, header_key, host_key, is_safe_key, path_segment_key
+from .core.pool import CreationFailed, InstancePool, PoolOptions, PoolStats
 from .registry import Registry, TenantDispatcher, TenantRecord
+from .wsgi import (
+    DispatcherMiddleware,
+    HostDispatcher,
+    LazyDispatcher,
+    PathDispatcher,
+    SubdomainDispatcher,
+)
 
 __all__ = [
     "CreationFailed",
@@ -28,6 +36,7 @@ __all__ = [
     "InstancePool",
     "LazyDispatcher",
     "PathDispatcher",
+    "PoolOptions",
     "PoolStats",
     "Registry",
     "SubdomainDispatcher",

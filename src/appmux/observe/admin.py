@@ -1,8 +1,10 @@
 """The admin listener: ``/metrics``, ``/status`` and ``/status.json``, never on the public port.
 
-It runs beside the server (a thread in gunicorn's master, or in waitress's
-process), reads what every worker wrote to the run's metrics folder, and keeps
-answering while workers restart. Without a token it refuses to listen beyond
+It runs beside the server in a process of its own, forked from ``appmux
+serve`` before the server starts (so no thread runs in gunicorn's master when
+it forks workers, and no worker inherits the admin socket). It reads what
+every worker wrote to the run's metrics folder, and keeps answering while
+workers restart. Without a token it refuses to listen beyond
 loopback; with one, every request needs ``Authorization: Bearer <token>``
 (compared in constant time), else ``401``.
 """
@@ -12,16 +14,19 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
+import signal
 import socket
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
-from ..servers import Bind
-from ..types import Environ, StartResponse
+from ..core.binds import Bind
+from ..wsgi.types import Environ, StartResponse
 from .exporter import metrics_available
 from .page import render_main, render_page
 from .status import read_worker_status, server_status
@@ -45,13 +50,13 @@ class AdminApp:
         token: str | None = None,
     ) -> None:
         self.directory = directory
-        self.routes = routes
+        self.route_table = routes
         self.server = server
         self._token = token.encode() if token else None
 
     def status(self) -> dict[str, Any]:
         """The whole server's status, merged from every live worker."""
-        return server_status(read_worker_status(self.directory), self.routes, self.server)
+        return server_status(read_worker_status(self.directory), self.route_table, self.server)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if self._token is not None and not self._authorized(environ):
@@ -128,17 +133,19 @@ def _answer(
 
 
 class AdminListener:
-    """Serves an :class:`AdminApp` on ``bind`` from a daemon thread."""
+    """Serves an :class:`AdminApp` on ``bind`` from a process of its own."""
 
     def __init__(self, app: AdminApp, bind: Bind) -> None:
         self.app = app
         self.bind = bind
-        self._server: BaseWSGIServer | None = None
-        self._socket: socket.socket
+        self._pid: int | None = None
 
     def start(self) -> None:
-        """Listen now (raises ``OSError`` if the address is taken)."""
-        # Bind here, so a taken address is an OSError (werkzeug would print and exit).
+        """Listen now (raises ``OSError`` if the address is taken), serving from a child.
+
+        Call it while this process runs no other thread: it forks.
+        """
+        # Bind here, so a taken address is an OSError in the caller.
         family = socket.AF_INET6 if ":" in self.bind.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -148,28 +155,69 @@ class AdminListener:
         except OSError:
             sock.close()
             raise
-        self._socket = sock
-        self._server = make_server(
-            self.bind.host,
-            self.bind.port,
-            self.app,
-            threaded=True,
-            request_handler=_QuietHandler,
-            fd=sock.fileno(),
-        )
-        thread = threading.Thread(
-            target=self._server.serve_forever, name="appmux-admin", daemon=True
-        )
-        thread.start()
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the admin process: serve until told to stop or orphaned
+            status = 0
+            try:
+                _serve_admin(self.app, self.bind, sock, parent)
+            except BaseException:
+                logger.exception("the admin listener failed")
+                status = 1
+            finally:
+                os._exit(status)
+        sock.close()  # only the admin process listens: nothing else inherits it
+        self._pid = pid
         logger.info("admin listener on http://%s/ (/metrics, /status, /status.json)", self.bind)
 
-    def stop(self) -> None:
-        """Stop listening."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-            self._socket.close()
+    @property
+    def pid(self) -> int | None:
+        """The admin process, while it runs."""
+        return self._pid
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the admin process and wait for it."""
+        pid, self._pid = self._pid, None
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if done:
+                return
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return
+            time.sleep(0.02)
+
+
+def _serve_admin(app: AdminApp, bind: Bind, sock: socket.socket, parent: int) -> None:
+    """The admin process's body: werkzeug's threaded server on the inherited socket."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server: it stops us
+    server = make_server(
+        bind.host, bind.port, app, threaded=True, request_handler=_QuietHandler, fd=sock.fileno()
+    )
+
+    def stop(signum: int, frame: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    def watch_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        server.shutdown()  # orphaned: the server is gone
+
+    signal.signal(signal.SIGTERM, stop)
+    threading.Thread(target=watch_parent, name="appmux-admin-watch", daemon=True).start()
+    server.serve_forever()
+    server.server_close()
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -4,14 +4,15 @@ Every ``interval`` seconds (and at exit) it drains the meter into
 prometheus-client's metrics (multiprocess mode: one file per process in
 ``PROMETHEUS_MULTIPROC_DIR``, summed by the admin listener), turns pool and
 registry counters into metric deltas, and writes this process's summary to
-``status-<pid>.json`` in the same folder. One thread per process, started on
-the first request and again in a forked child, never in a master that does not
-serve. Without prometheus-client only the status file is written.
+``status-<pid>.json`` in the same folder. One
+:class:`~appmux.background.ProcessThread` per process, started on the first
+request and again in a forked child of a process that exported, never in a
+master that does not serve. Without prometheus-client only the status file is
+written.
 """
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ from bisect import bisect_left
 from pathlib import Path
 from typing import Any
 
+from ..background import ProcessThread
 from .observer import Observer
 
 __all__ = ["STATUS_PREFIX", "Exporter", "metrics_available"]
@@ -32,6 +34,7 @@ STATUS_PREFIX = "status-"
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 CREATION_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
+#: The pool's counters (of :data:`~appmux.core.pool.STAT_NAMES`; live and negative are gauges).
 _POOL_COUNTERS = {
     "hits": ("tenant_cache_hits", "Tenant lookups answered from the cache."),
     "misses": ("tenant_cache_misses", "Tenant lookups that had to create or wait."),
@@ -134,36 +137,28 @@ class Exporter:
         self._last: dict[tuple[str, str], int] = {}
         #: Tenants with a label of their own, per dispatcher (stable: counters only grow).
         self._tenant_labels: dict[str, set[str]] = {}
-        self._pid = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        os.register_at_fork(after_in_child=self._after_fork_in_child)
+        self._thread = ProcessThread(
+            "appmux-exporter", self._run, in_child=self._forked, at_exit=self.flush
+        )
 
     def ensure_running(self) -> None:
         """Start this process's thread unless it runs (cheap when it does)."""
-        if self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            self._pid = os.getpid()
-            if self._metrics is None and metrics_available():
-                self._metrics = _Metrics()
-            threading.Thread(target=self._run, name="appmux-exporter", daemon=True).start()
-            atexit.register(self.flush)
+        if self._metrics is None and metrics_available():
+            self._metrics = _Metrics()
+        self._thread.ensure_running()
 
-    def _after_fork_in_child(self) -> None:
-        self._pid = 0
-        self._lock = threading.Lock()
+    def _forked(self, was_exporting: bool) -> bool:
+        """In a forked child: start over with this process's own figures."""
         self._last = {}
         self._tenant_labels = {}
         self.observer.meter.started_at = time.time()
-        self.observer.routes.clear()
+        self.observer.meter.drain()  # the parent's requests were the parent's to export
+        self.observer.route_totals.clear()
         self.observer.requests = 0
-        self.ensure_running()
+        return was_exporting
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.wait(self.interval):
             try:
                 self.flush()
             except Exception:
@@ -171,7 +166,7 @@ class Exporter:
 
     def stop(self) -> None:
         """Stop the thread after one last flush."""
-        self._stop.set()
+        self._thread.stop()
         self.flush()
 
     def flush(self) -> None:

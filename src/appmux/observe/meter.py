@@ -18,9 +18,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ..lazy import LazyDispatcher
-from ..tenant import ReleasingBody
-from ..types import Environ, ResponseBody, StartResponse, WSGIApplication
+from ..wsgi.body import ReleasingBody
+from ..wsgi.lazy import LazyDispatcher
+from ..wsgi.types import Environ, ResponseBody, StartResponse, WSGIApplication
 
 __all__ = ["ROUTE_KEY", "Meter", "MeteredApp", "RouteLabel"]
 

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..lazy import LazyDispatcher
+from ..core.pool import STAT_NAMES
+from ..wsgi.lazy import LazyDispatcher
 from .meter import Meter
 
 __all__ = ["Observer", "RouteTotals", "rss_bytes"]
@@ -53,7 +54,7 @@ class Observer:
         #: Lazy and registry dispatchers by their route label.
         self.dispatchers: dict[str, LazyDispatcher] = {}
         #: Running totals per route (the exporter adds drained observations).
-        self.routes: dict[str, RouteTotals] = {}
+        self.route_totals: dict[str, RouteTotals] = {}
         self.requests = 0
         #: Called before each request by the metered site (the exporter's lazy start).
         self.on_request: Callable[[], None] | None = None
@@ -64,9 +65,9 @@ class Observer:
 
     def count(self, route: str, status_class: str) -> None:
         """Add one finished request to the running totals."""
-        totals = self.routes.get(route)
+        totals = self.route_totals.get(route)
         if totals is None:
-            totals = self.routes[route] = RouteTotals()
+            totals = self.route_totals[route] = RouteTotals()
         totals.requests += 1
         totals.by_class[status_class] += 1
         self.requests += 1
@@ -79,13 +80,7 @@ class Observer:
             stats = dispatcher.stats()
             keys = dispatcher.keys()
             dispatchers[label] = {
-                "live": stats.live,
-                "negative": stats.negative,
-                "hits": stats.hits,
-                "misses": stats.misses,
-                "creations": stats.creations,
-                "creation_failures": stats.creation_failures,
-                "evictions": stats.evictions,
+                **{name: getattr(stats, name) for name in STAT_NAMES},
                 "recent_keys": keys[-RECENT_KEYS:][::-1],
                 "failures": [
                     {"at": f.at, "key": f.key, "summary": f.summary}
@@ -110,7 +105,7 @@ class Observer:
             "rss_bytes": rss_bytes(),
             "routes": {
                 route: {"requests": t.requests, "by_class": dict(t.by_class)}
-                for route, t in self.routes.items()
+                for route, t in self.route_totals.items()
             },
             "dispatchers": dispatchers,
             "registry": registry,

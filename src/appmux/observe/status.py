@@ -15,7 +15,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..core.pool import RECENT_FAILURES, STAT_NAMES
 from .exporter import STATUS_PREFIX
+from .observer import RECENT_KEYS
 
 __all__ = ["STALE_AFTER", "read_worker_status", "server_status"]
 
@@ -92,35 +94,17 @@ def server_status(
         for label, stats in worker["dispatchers"].items():
             merged = dispatchers.setdefault(
                 label,
-                {
-                    "live": 0,
-                    "negative": 0,
-                    "hits": 0,
-                    "misses": 0,
-                    "creations": 0,
-                    "creation_failures": 0,
-                    "evictions": 0,
-                    "recent_keys": [],
-                    "failures": [],
-                },
+                {**dict.fromkeys(STAT_NAMES, 0), "recent_keys": [], "failures": []},
             )
-            for field in (
-                "live",
-                "negative",
-                "hits",
-                "misses",
-                "creations",
-                "creation_failures",
-                "evictions",
-            ):
+            for field in STAT_NAMES:
                 merged[field] += stats[field]
             for key in stats["recent_keys"]:
                 if key not in merged["recent_keys"]:
                     merged["recent_keys"].append(key)
             merged["failures"] += [{**f, "pid": worker["pid"]} for f in stats["failures"]]
     for merged in dispatchers.values():
-        merged["recent_keys"] = merged["recent_keys"][:50]
-        merged["failures"] = sorted(merged["failures"], key=lambda f: f["at"])[-20:]
+        merged["recent_keys"] = merged["recent_keys"][:RECENT_KEYS]
+        merged["failures"] = sorted(merged["failures"], key=lambda f: f["at"])[-RECENT_FAILURES:]
         lookups = merged["hits"] + merged["misses"]
         merged["hit_ratio"] = merged["hits"] / lookups if lookups else None
     registry = None

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ..hosts import normalize_domain, normalize_host_pattern
+from ..core.hosts import normalize_domain, normalize_host_pattern
 
 __all__ = [
     "MAX_CONFIG_BYTES",

@@ -8,19 +8,19 @@ to ``install``. Requests never wait for it and never query anything.
 
 An unreachable registry is logged once as a WARNING when the outage starts and
 once as INFO when it ends; meanwhile the process serves its last snapshot. The
-thread starts on first use, and at once in a forked child (a pre-fork server's
-workers), never in a master that does not serve.
+thread is a :class:`~appmux.background.ProcessThread`: it starts on first use,
+and at once in a forked child of a process where it ran, never in a master
+that does not serve.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-import weakref
 from collections.abc import Callable
 
+from ..background import ProcessThread
 from .snapshot import Snapshot
 from .store import Listener, Registry, RegistryUnavailable, SchemaTooNew
 
@@ -31,8 +31,6 @@ logger = logging.getLogger("appmux")
 #: After a NOTIFY, how often and how far apart to re-check until its revision shows.
 CATCH_UP_TRIES = 20
 CATCH_UP_PAUSE = 0.025
-
-_forked_children_start: weakref.WeakSet[Refresher] = weakref.WeakSet()
 
 
 class Refresher:
@@ -46,10 +44,8 @@ class Refresher:
         self.registry = registry
         self.interval = interval
         self._install = install
-        self._thread: threading.Thread | None = None
-        self._pid = 0
-        self._stop = threading.Event()
-        self._start_lock = threading.Lock()
+        self._thread = ProcessThread("appmux-registry-refresher", self._run)
+        self._stop = self._thread.stopping
         #: The revision of the installed snapshot (``None`` before the first).
         self.revision: int | None = None
         #: ``time.time()`` of the last successful check (``None`` before the first).
@@ -60,7 +56,6 @@ class Refresher:
         self.checks = 0
         self.errors = 0
         self.outage: str | None = None
-        _forked_children_start.add(self)
 
     # -- loading ------------------------------------------------------------------
 
@@ -114,32 +109,24 @@ class Refresher:
 
     def ensure_running(self) -> None:
         """Start this process's thread if it is not running (cheap when it is)."""
-        if self._pid == os.getpid() or self._stop.is_set():
-            return
-        with self._start_lock:
-            if self._pid == os.getpid() or self._stop.is_set():
-                return
-            self._thread = threading.Thread(
-                target=self._run, name="appmux-registry-refresher", daemon=True
-            )
-            self._pid = os.getpid()
-            self._thread.start()
+        self._thread.ensure_running()
+
+    @property
+    def started(self) -> bool:
+        """Whether this process started its thread (it may have been stopped since)."""
+        return self._thread.started
 
     @property
     def running(self) -> bool:
         """Whether this process's thread is alive."""
-        return self._pid == os.getpid() and self._thread is not None and self._thread.is_alive()
+        return self._thread.running
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread for good (it finishes its current check first)."""
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and self._pid == os.getpid() and thread.is_alive():
-            thread.join(timeout)
+        self._thread.stop(timeout)
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         listener: Listener | None = None
-        stop = self._stop
         while not stop.is_set():
             try:
                 if listener is None and self.registry.notifies:
@@ -173,19 +160,3 @@ class Refresher:
             self.check()
             if (self.revision or 0) < announced:
                 time.sleep(CATCH_UP_PAUSE)
-
-    def _after_fork_in_child(self) -> None:
-        # The parent's thread did not survive the fork: run one here at once, so
-        # a worker forked long after its master built the snapshot catches up.
-        self._pid = 0
-        self._start_lock = threading.Lock()
-        if not self._stop.is_set():
-            self.ensure_running()
-
-
-def _restart_in_child() -> None:
-    for refresher in list(_forked_children_start):
-        refresher._after_fork_in_child()
-
-
-os.register_at_fork(after_in_child=_restart_in_child)

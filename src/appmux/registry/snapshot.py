@@ -15,9 +15,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
+from ..core.hosts import HostTable
 from .records import TenantRecord
 
-__all__ = ["DomainRow", "HostMatch", "Snapshot"]
+__all__ = ["DomainRow", "HostMatch", "Snapshot", "changed_keys"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class HostMatch:
 class Snapshot:
     """Tenants and domains at one revision; read-only once built."""
 
-    __slots__ = ("revision", "tenants", "domains", "_exact", "_wildcard")
+    __slots__ = ("revision", "tenants", "domains", "_custom")
 
     def __init__(
         self, revision: int, tenants: Iterable[TenantRecord], domains: Iterable[DomainRow]
@@ -61,32 +62,22 @@ class Snapshot:
             records[record.key] = replace(
                 record, domains=tuple(row.host for row in own), primary_host=primary
             )
-        exact: dict[str, DomainRow] = {}
-        wildcard: dict[str, DomainRow] = {}
-        for row in rows:
-            if row.tenant in records:
-                if row.host.startswith("*."):
-                    wildcard[row.host[2:]] = row
-                else:
-                    exact[row.host] = row
         self.revision = revision
         #: Every tenant by key.
         self.tenants: Mapping[str, TenantRecord] = MappingProxyType(records)
         #: Every custom domain by host (wildcards as ``*.parent``).
         self.domains: Mapping[str, DomainRow] = MappingProxyType({r.host: r for r in rows})
-        self._exact = exact
-        self._wildcard = wildcard
+        self._custom: HostTable[DomainRow] = HostTable(
+            {row.host: row for row in rows if row.tenant in records}, normalized=True
+        )
 
     def resolve(self, host: str, base_domains: tuple[str, ...]) -> HostMatch | None:
         """The tenant a normalized ``host`` names, or ``None`` if it is not ours."""
-        row = self._exact.get(host)
+        row = self._custom.lookup(host)
         if row is None:
             label, dot, parent = host.partition(".")
-            if dot:
-                row = self._wildcard.get(parent)
-                if row is None and parent in base_domains and label:
-                    return HostMatch(label, self.tenants.get(label))
-        if row is None:
+            if dot and label and parent in base_domains:
+                return HostMatch(label, self.tenants.get(label))
             return None
         record = self.tenants[row.tenant]
         redirect_to = None
@@ -96,3 +87,21 @@ class Snapshot:
 
     def __len__(self) -> int:
         return len(self.tenants)
+
+
+def changed_keys(old: Snapshot | None, new: Snapshot) -> list[str]:
+    """The tenant keys whose apps ``new`` makes stale: changed, removed or added.
+
+    Added keys are listed because a process may remember them as unknown. From
+    no snapshot at all, every key of ``new`` is listed. Domain-only changes
+    list nothing: an app does not depend on the hosts that reach it.
+    """
+    if old is None:
+        return list(new.tenants)
+    stale = [
+        key
+        for key, record in old.tenants.items()
+        if (current := new.tenants.get(key)) is None or not record.same_app(current)
+    ]
+    stale += [key for key in new.tenants if key not in old.tenants]
+    return stale

@@ -27,6 +27,7 @@ table with ``app``, ``mounts`` or ``tenants`` (one of them) and optionally
     default = "tenants:not_found" # optional: requests without a tenant app
     max_instances = 1000
     idle_timeout = 600
+    create_timeout = 30           # a request waits this long for another's creation
 
     [admin]                       # /metrics, /status, /status.json (off without this table)
     bind = "127.0.0.1:9100"       # beyond loopback only with a token
@@ -48,7 +49,7 @@ table with ``app``, ``mounts`` or ``tenants`` (one of them) and optionally
     factory = "tenants:create_app"  # create_app(record) -> WSGI app
 
 Parsing checks the file's structure only; importing the references is
-:mod:`appmux.site`'s job. Every problem is a :class:`ConfigError` naming the
+:mod:`appmux.serve.site`'s job. Every problem is a :class:`ConfigError` naming the
 file and the key.
 """
 
@@ -56,12 +57,13 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Union
 
-from .hosts import normalize_domain, normalize_host_pattern
-from .prefixes import normalize_prefix
+from ..core.hosts import normalize_domain, normalize_host_pattern
+from ..core.pool import PoolOptions
+from ..core.prefixes import normalize_prefix
 from .refs import BadReference, parse_reference
 
 __all__ = [
@@ -93,10 +95,7 @@ TENANT_KEYS = (
     "header",
     "base_domains",
     "default",
-    "max_instances",
-    "idle_timeout",
-    "negative_ttl",
-    "failure_backoff",
+    *PoolOptions.names(),
     "suspended_status",
 )
 REGISTRY_KEYS = ("url", "refresh_interval", "reserved", "listen")
@@ -498,24 +497,29 @@ class _Parser:
         elif "header" in table:
             raise self.error(_join(key, "header"), "only goes with by = 'header'")
         default = self.node(table["default"], _join(key, "default")) if "default" in table else None
-        options: dict[str, Any] = {}
-        for name in ("max_instances",):
-            if name in table:
-                count = table[name]
-                if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-                    raise self.error(_join(key, name), "must be a whole number >= 1")
-                options[name] = count
-        for name in ("idle_timeout", "negative_ttl", "failure_backoff"):
-            if name in table:
-                seconds = table[name]
-                if not isinstance(seconds, int | float) or isinstance(seconds, bool):
-                    raise self.error(_join(key, name), "must be a number of seconds")
-                if seconds < 0 or (name == "idle_timeout" and seconds == 0):
-                    raise self.error(_join(key, name), "must be positive")
-                options[name] = seconds
+        options = self.pool_options(table, key)
         if "suspended_status" in table:
             options["suspended_status"] = table["suspended_status"]
         return TenantsNode(by, factory, key, domain, header, default, options, base_domains)
+
+    def pool_options(self, table: dict[str, Any], key: str) -> dict[str, Any]:
+        """The pool's options given in a ``[tenants]`` table, checked by their kind."""
+        options: dict[str, Any] = {}
+        for option in fields(PoolOptions):
+            name = option.name
+            if name not in table:
+                continue
+            value = table[name]
+            if option.metadata["kind"] == "count":
+                if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                    raise self.error(_join(key, name), "must be a whole number >= 1")
+            else:
+                if not isinstance(value, int | float) or isinstance(value, bool):
+                    raise self.error(_join(key, name), "must be a number of seconds")
+                if value < 0 or (option.metadata["positive"] and value == 0):
+                    raise self.error(_join(key, name), "must be positive")
+            options[name] = value
+        return options
 
     def base_domains(self, value: Any, key: str) -> tuple[str, ...]:
         if value is None:

@@ -10,7 +10,7 @@
 
 Keys are exact host names or one-label wildcards (``*.example.com`` matches
 ``foo.example.com``, not ``example.com`` nor ``a.b.example.com``). An exact name
-beats a wildcard. Hosts are normalized as in :func:`appmux.hosts.parse_host`;
+beats a wildcard. Hosts are normalized as in :func:`appmux.core.hosts.parse_host`;
 a malformed ``Host`` gets ``400 Bad Request``, an unknown one goes to
 ``default_app`` or gets a 404.
 """
@@ -21,7 +21,8 @@ from collections.abc import Mapping
 
 from werkzeug.exceptions import BadRequest, NotFound
 
-from .hosts import HostMemo, normalize_host_pattern, parse_host, request_host
+from ..core.hosts import HostMemo, HostTable, parse_host
+from .environ import request_host
 from .types import Environ, ResponseBody, StartResponse, WSGIApplication
 
 __all__ = ["HostDispatcher"]
@@ -37,33 +38,22 @@ class HostDispatcher:
         hosts: Mapping[str, WSGIApplication],
         default_app: WSGIApplication | None = None,
     ) -> None:
-        self._exact: dict[str, WSGIApplication] = {}
-        self._wildcard: dict[str, WSGIApplication] = {}
         for pattern, app in hosts.items():
             if not callable(app):
                 raise TypeError(f"the app for host {pattern!r} is not callable: {app!r}")
-            name = normalize_host_pattern(pattern)
-            table = self._exact
-            if name.startswith("*."):
-                table, name = self._wildcard, name[2:]
-            if name in table:
-                raise ValueError(f"host {pattern!r} is given twice")
-            table[name] = app
+        self._table: HostTable[WSGIApplication] = HostTable(hosts)
         if default_app is not None and not callable(default_app):
             raise TypeError(f"default_app must be a WSGI app, not {default_app!r}")
         self.default_app: WSGIApplication = default_app or NotFound()
         # Room for every configured host in a few spellings, bounded all the same.
-        limit = 4096 + 2 * (len(self._exact) + len(self._wildcard))
+        limit = 4096 + 2 * len(self._table)
         self._memo: HostMemo[WSGIApplication] = HostMemo(self._resolve, limit)
 
     def _resolve(self, raw: str) -> WSGIApplication:
         host = parse_host(raw)
         if host is None:
             return _MALFORMED
-        app = self._exact.get(host)
-        if app is None:
-            _label, dot, parent = host.partition(".")
-            app = self._wildcard.get(parent) if dot else None
+        app = self._table.lookup(host)
         return self.default_app if app is None else app
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> ResponseBody:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from .prefixes import PrefixTable
+from ..core.prefixes import PrefixTable
 from .types import Environ, ResponseBody, StartResponse, WSGIApplication
 
 __all__ = ["DispatcherMiddleware"]
@@ -43,8 +43,7 @@ class DispatcherMiddleware:
                 raise TypeError(f"the app mounted at {prefix!r} is not callable: {mounted!r}")
         self.app = app
         self._table = PrefixTable(mounts)
-        self._heads = self._table.heads
-        self._match_longer = self._table.match_longer
+        self._match = self._table.match
 
     @property
     def mounts(self) -> Mapping[str, WSGIApplication]:
@@ -52,23 +51,11 @@ class DispatcherMiddleware:
         return MappingProxyType({prefix: self._table[prefix] for prefix in self._table})
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> ResponseBody:
-        # PrefixTable.match with its first step inlined: this runs per request.
         path = environ.get("PATH_INFO", "")
-        end = path.find("/", 1)
-        if end < 0:
-            end = len(path)
-        prefix = path[:end]
-        head = self._heads.get(prefix)
-        if head is None:
-            return self.app(environ, start_response)
-        found, longer = head
-        if longer is not None:
-            found = self._match_longer(path, found, longer)
-            if found is not None:
-                end = found[0]
-                prefix = path[:end]
+        found = self._match(path)
         if found is None:
             return self.app(environ, start_response)
-        environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
+        end, app = found
+        environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + path[:end]
         environ["PATH_INFO"] = path[end:]
-        return found[1](environ, start_response)
+        return app(environ, start_response)

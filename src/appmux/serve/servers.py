@@ -6,17 +6,16 @@ in-flight requests finish and returns an exit status (0 for a clean stop).
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .types import WSGIApplication
+from ..core.binds import Bind, parse_bind
+from ..wsgi.types import WSGIApplication
 
 __all__ = ["Bind", "default_server", "parse_bind", "run_dev", "run_gunicorn", "run_waitress"]
 
@@ -24,40 +23,6 @@ logger = logging.getLogger("appmux")
 
 #: Seconds that in-flight requests get to finish after SIGTERM or SIGINT.
 GRACEFUL_TIMEOUT = 20
-
-
-@dataclass(frozen=True)
-class Bind:
-    """A ``HOST:PORT`` to listen on."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-    @property
-    def is_loopback(self) -> bool:
-        """Whether only this machine can connect."""
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
-
-
-def parse_bind(text: str) -> Bind:
-    """Parse ``HOST:PORT``, ``[IPv6]:PORT`` or ``:PORT``; raises ValueError."""
-    host, colon, port = text.rpartition(":")
-    if not colon or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:8000)")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise ValueError(f"{text!r}: write IPv6 addresses in brackets, e.g. [::1]:8000")
-    return Bind(host or "0.0.0.0", int(port))
 
 
 def default_server() -> str:

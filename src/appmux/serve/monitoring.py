@@ -1,4 +1,4 @@
-"""Observation for one ``appmux serve`` run: its metrics folder, exporter and admin listener.
+"""Monitoring for one ``appmux serve`` run: its metrics folder, exporter and admin listener.
 
 A fresh folder per run holds prometheus-client's multiprocess files and every
 worker's status file; ``PROMETHEUS_MULTIPROC_DIR`` points at it before
@@ -14,19 +14,20 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from ..config import ConfigError, SiteConfig
-from ..servers import parse_bind
-from .admin import TOKEN_ENV, AdminApp, AdminListener, check_bind
-from .exporter import STATUS_PREFIX, Exporter, metrics_available
-from .observer import Observer
+from ..core.binds import parse_bind
+from ..observe.admin import TOKEN_ENV, AdminApp, AdminListener, check_bind
+from ..observe.exporter import STATUS_PREFIX, Exporter, metrics_available
+from ..observe.observer import Observer
+from .config import ConfigError, SiteConfig
+from .site import route_rows
 
-__all__ = ["Observation"]
+__all__ = ["Monitoring"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-class Observation:
-    """Everything ``[admin]`` asks of one run; ``Observation.of(site)`` is ``None`` without it."""
+class Monitoring:
+    """Everything ``[admin]`` asks of one run; ``Monitoring.of(site)`` is ``None`` without it."""
 
     def __init__(self, site: SiteConfig, server_name: str) -> None:
         assert site.admin is not None
@@ -42,8 +43,6 @@ class Observation:
         self.observer = Observer(site.metrics.per_tenant, site.metrics.per_tenant_limit)
         self.exporter = Exporter(self.observer, self.directory)
         self.observer.on_request = self.exporter.ensure_running
-        from ..site import route_rows
-
         routes = [
             {k: v for k, v in asdict(row).items() if k != "options"} for row in route_rows(site)
         ]
@@ -51,12 +50,15 @@ class Observation:
         self.listener = AdminListener(AdminApp(self.directory, routes, server, token), bind)
 
     @classmethod
-    def of(cls, site: SiteConfig, server_name: str) -> Observation | None:
-        """The run's observation, or ``None`` when the site has no ``[admin]``."""
+    def of(cls, site: SiteConfig, server_name: str) -> Monitoring | None:
+        """The run's monitoring, or ``None`` when the site has no ``[admin]``."""
         return cls(site, server_name) if site.admin is not None else None
 
     def start(self) -> None:
-        """Listen on the admin address (``OSError`` if it is taken)."""
+        """Listen on the admin address (``OSError`` if it is taken), from a process of its own.
+
+        Call it before the site is built: it forks, and the site's apps may start threads.
+        """
         self.listener.start()
 
     def worker_exited(self, pid: int) -> None:

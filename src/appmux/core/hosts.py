@@ -1,8 +1,9 @@
-"""Pure host-name handling: parse a ``Host`` header, find a subdomain.
+"""Pure host-name handling: parse a ``Host`` value, find a subdomain, look a host up.
 
-Nothing here touches WSGI. Every function takes a string and returns either a
-normalized value or ``None`` for input that must be rejected, so the rules can
-be tested and benchmarked on their own:
+Nothing here knows a protocol: every function takes a string and returns
+either a normalized value or ``None`` for input that must be rejected, so the
+rules can be tested and benchmarked on their own. Reading the raw value from a
+request is the protocol layer's job.
 
 >>> parse_host("Foo.Example.COM.:8000")
 'foo.example.com'
@@ -16,16 +17,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Generic, TypeVar
 
 __all__ = [
     "MAX_HOST_LENGTH",
     "HostMemo",
+    "HostTable",
     "normalize_domain",
     "normalize_host_pattern",
     "parse_host",
-    "request_host",
     "subdomain_of",
 ]
 
@@ -124,16 +125,6 @@ def subdomain_of(host: str, domain: str) -> str | None:
     return None
 
 
-def request_host(environ: Mapping[str, object]) -> str:
-    """The raw host of a request: ``HTTP_HOST``, else ``SERVER_NAME``.
-
-    This is PEP 3333's URL reconstruction order. The result is not validated;
-    an environ with neither gives ``""``.
-    """
-    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or ""
-    return host if isinstance(host, str) else ""
-
-
 class HostMemo(Generic[T]):
     """Remembers ``resolve(raw_host)`` per raw ``Host`` value.
 
@@ -161,3 +152,49 @@ class HostMemo(Generic[T]):
             self._memo.clear()
         self._memo[raw] = value
         return value
+
+
+class HostTable(Generic[T]):
+    """An immutable map from host patterns to values: exact names and ``*.`` wildcards.
+
+    Patterns are normalized with :func:`normalize_host_pattern`; two patterns
+    that normalize alike are an error. A wildcard ``*.example.com`` matches one
+    label (``foo.example.com``), never ``example.com`` nor ``a.b.example.com``;
+    an exact name beats a wildcard. Used by ``HostDispatcher`` and the
+    registry's custom domains alike. ``normalized=True`` skips normalizing
+    patterns that were checked when they were stored.
+    """
+
+    __slots__ = ("_exact", "_wildcard")
+
+    def __init__(self, patterns: Mapping[str, T], *, normalized: bool = False) -> None:
+        exact: dict[str, T] = {}
+        wildcard: dict[str, T] = {}
+        for pattern, value in patterns.items():
+            # normalized=True: the caller checked every pattern already (the registry did).
+            name = pattern if normalized else normalize_host_pattern(pattern)
+            table = exact
+            if name.startswith("*."):
+                table, name = wildcard, name[2:]
+            if name in table:
+                raise ValueError(f"host {pattern!r} is given twice")
+            table[name] = value
+        self._exact = exact
+        self._wildcard = wildcard
+
+    def lookup(self, host: str) -> T | None:
+        """The value for normalized ``host``: exact first, then a one-label wildcard."""
+        value = self._exact.get(host)
+        if value is None:
+            _label, dot, parent = host.partition(".")
+            if dot:
+                value = self._wildcard.get(parent)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._exact) + len(self._wildcard)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._exact
+        for parent in self._wildcard:
+            yield f"*.{parent}"

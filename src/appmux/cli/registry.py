@@ -17,10 +17,10 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from ..config import REGISTRY_URL_ENV, ConfigError, SiteConfig, find_config, load_config
-from .records import STATUSES, TenantRecord, check_domain, check_key
-from .snapshot import DomainRow
-from .store import SCHEMA_VERSION, Registry, RegistryUnavailable, SchemaTooNew
+from ..registry.records import STATUSES, TenantRecord, check_domain, check_key
+from ..registry.snapshot import DomainRow
+from ..registry.store import SCHEMA_VERSION, Registry, RegistryUnavailable, SchemaTooNew
+from ..serve.config import REGISTRY_URL_ENV, ConfigError, SiteConfig, find_config, load_config
 
 __all__ = ["domains", "registry", "tenants"]
 

@@ -4,6 +4,8 @@
 longest one that ends on a path-segment boundary of a request path? Prefixes are
 validated and indexed once, at construction; a lookup then scans the path only
 as deep as the deepest mount, so its cost does not grow with the request path.
+:func:`split_head` is the one place that cuts a path's first segment off, for
+the mounts and the per-segment tenants alike.
 
 >>> table = PrefixTable({"/api": "api", "/api/v2": "v2"})
 >>> table.match("/api/v2/users/7")
@@ -17,9 +19,19 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Generic, TypeVar
 
-__all__ = ["PrefixTable", "normalize_prefix"]
+__all__ = ["PrefixTable", "normalize_prefix", "split_head"]
 
 T = TypeVar("T")
+
+
+def split_head(path: str) -> str:
+    """The first segment of ``path`` with its slash: ``"/api"`` for ``"/api/v2"``.
+
+    The whole path when it has one segment; ``""`` for ``""``; ``"/"`` for
+    ``"/"`` and ``"//x"`` (an empty first segment). Nothing is normalized.
+    """
+    end = path.find("/", 1)
+    return path if end < 0 else path[:end]
 
 
 def normalize_prefix(prefix: str) -> str:
@@ -80,11 +92,6 @@ class PrefixTable(Generic[T]):
         self._heads = heads
 
     @property
-    def heads(self) -> dict[str, _Head[T]]:
-        """Entries by first segment (``"/api"``), for hot paths that inline :meth:`match`."""
-        return self._heads
-
-    @property
     def depth(self) -> int:
         """Segments in the deepest prefix."""
         return max((p.count("/") for p in self._by_prefix), default=0)
@@ -104,16 +111,14 @@ class PrefixTable(Generic[T]):
         A prefix matches when ``path`` equals it or continues with ``/``.
         Returns ``None`` when nothing matches.
         """
-        end = path.find("/", 1)
-        if end < 0:
-            end = len(path)
-        head = self._heads.get(path[:end])
+        end = path.find("/", 1)  # split_head, inlined: this runs per request
+        head = self._heads.get(path if end < 0 else path[:end])
         if head is None:
             return None
         own, longer = head
-        return own if longer is None else self.match_longer(path, own, longer)
+        return own if longer is None else self._match_longer(path, own, longer)
 
-    def match_longer(
+    def _match_longer(
         self, path: str, own: tuple[int, T] | None, longer: tuple[int, ...]
     ) -> tuple[int, T] | None:
         """The longest of a head's longer mounts that ``path`` matches, else ``own``."""

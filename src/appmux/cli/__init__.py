@@ -20,13 +20,14 @@ from typing import NoReturn
 
 import click
 
-from .config import ConfigError, SiteConfig, find_config, load_config
-from .observe.admin import TOKEN_ENV
-from .observe.page import format_status
-from .observe.serving import Observation
-from .registry import commands as registry_commands
-from .servers import default_server, parse_bind, run_dev, run_gunicorn, run_waitress
-from .site import build_site, check_site, resolve_url, route_rows
+from ..core.binds import parse_bind
+from ..observe.admin import TOKEN_ENV
+from ..observe.page import format_status
+from ..serve.config import ConfigError, SiteConfig, find_config, load_config
+from ..serve.monitoring import Monitoring
+from ..serve.servers import default_server, run_dev, run_gunicorn, run_waitress
+from ..serve.site import build_site, check_site, resolve_url, route_rows
+from . import registry as registry_commands
 
 CONFIG_HELP = "CONFIG defaults to ./appmux.toml, then ./pyproject.toml with [tool.appmux]."
 
@@ -143,22 +144,22 @@ def serve(
         sys.exit(run_dev(lambda: build_site(site), where, [site.path]))
     chosen = server or settings.server or default_server()
     try:
-        observation = Observation.of(site, chosen)
+        monitoring = Monitoring.of(site, chosen)
     except ConfigError as exc:
         _fail(str(exc))
     n_threads = threads or settings.threads
     try:
-        try:
-            app = build_site(site, observation.observer if observation else None)
-        except ConfigError as exc:
-            _fail(str(exc))
-        if observation is not None:
+        if monitoring is not None:
             try:
-                observation.start()
+                monitoring.start()
             except OSError as exc:
                 _fail(
-                    f"{site.path}: admin.bind: cannot listen on {observation.listener.bind}: {exc}"
+                    f"{site.path}: admin.bind: cannot listen on {monitoring.listener.bind}: {exc}"
                 )
+        try:
+            app = build_site(site, monitoring.observer if monitoring else None)
+        except ConfigError as exc:
+            _fail(str(exc))
         click.echo(f"appmux: serving {site.path} with {chosen} on http://{where}/", err=True)
         if chosen == "gunicorn":
             status = run_gunicorn(
@@ -166,15 +167,15 @@ def serve(
                 where,
                 workers or settings.workers or 1,
                 n_threads or 1,
-                on_worker_exit=observation.worker_exited if observation else None,
+                on_worker_exit=monitoring.worker_exited if monitoring else None,
             )
         else:
             if (workers or settings.workers or 1) > 1:
                 click.echo("appmux: waitress runs one process; workers is ignored", err=True)
             status = run_waitress(app, where, n_threads or 4, keep_proxy_headers=bool(site.proxy))
     finally:
-        if observation is not None:
-            observation.close()
+        if monitoring is not None:
+            monitoring.close()
     sys.exit(status)
 
 

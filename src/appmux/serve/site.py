@@ -19,6 +19,19 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import create_environ
 
+from ..core.keys import header_key
+from ..observe import MeteredApp, Observer, RouteLabel
+from ..observe.meter import TenantRouteLabel
+from ..registry import Registry, RegistryUnavailable, SchemaTooNew, TenantDispatcher
+from ..registry.store import SCHEMA_VERSION
+from ..wsgi import (
+    DispatcherMiddleware,
+    HostDispatcher,
+    LazyDispatcher,
+    PathDispatcher,
+    SubdomainDispatcher,
+)
+from ..wsgi.types import Environ, ResponseBody, StartResponse, WSGIApplication
 from .config import (
     REGISTRY_URL_ENV,
     AppNode,
@@ -29,15 +42,7 @@ from .config import (
     SiteConfig,
     TenantsNode,
 )
-from .host_dispatcher import HostDispatcher
-from .keys import header_key
-from .lazy import LazyDispatcher, PathDispatcher, SubdomainDispatcher
-from .mounts import DispatcherMiddleware
-from .observe import MeteredApp, Observer, RouteLabel
-from .observe.meter import TenantRouteLabel
 from .refs import BadReference, load_reference
-from .registry import Registry, SchemaTooNew, TenantDispatcher
-from .types import Environ, ResponseBody, StartResponse, WSGIApplication
 
 __all__ = ["Resolution", "RouteRow", "build_site", "check_site", "resolve_url", "route_rows"]
 
@@ -51,9 +56,14 @@ def build_site(config: SiteConfig, observer: Observer | None = None) -> WSGIAppl
 
     With an ``observer``, every request is metered by the route it took, and
     the lazy and registry dispatchers report to it. Raises
-    :class:`ConfigError` for the first problem.
+    :class:`ConfigError` for the first problem, a registry schema newer than
+    this appmux included (the registry is not read otherwise: its
+    dispatchers read it on first use, in the processes that serve).
     """
-    return _Builder(config, _import_loader(config), observer=observer).site()
+    builder = _Builder(config, _import_loader(config), observer=observer)
+    site = builder.site()
+    builder.check_registry_schema()
+    return site
 
 
 def route_label(host: str, prefix: str, tenants: bool = False) -> str:
@@ -74,7 +84,12 @@ def check_site(config: SiteConfig) -> list[ConfigError]:
     """Import every app and factory; return every problem found (empty: all well)."""
     builder = _Builder(config, _import_loader(config), errors=[])
     builder.site()
-    return builder.errors or []
+    errors = builder.errors or []
+    try:
+        builder.check_registry_schema()
+    except ConfigError as exc:
+        errors.append(exc)
+    return errors
 
 
 def _import_loader(config: SiteConfig) -> Loader:
@@ -106,6 +121,8 @@ class _Builder:
         self.errors = errors
         self.observer = observer
         self._registry: Registry | None = None
+        #: The registry dispatchers built, in order.
+        self.tenant_dispatchers: list[TenantDispatcher] = []
 
     def load(self, ref: str, key: str, role: str) -> Any:
         try:
@@ -166,6 +183,23 @@ class _Builder:
                 raise ConfigError(self.config.path, "registry.url", str(exc)) from None
         return self._registry
 
+    def check_registry_schema(self) -> None:
+        """Refuse a registry whose schema is newer than this code (one query, then closed).
+
+        An unreachable registry is no error here: the site serves, and answers
+        ``503`` until its workers have read the registry.
+        """
+        if self._registry is None:
+            return
+        try:
+            version = self._registry.schema_version()
+        except RegistryUnavailable:
+            return
+        finally:
+            self._registry.close()  # the serving processes open their own connections
+        if version is not None and version > SCHEMA_VERSION:
+            raise ConfigError(self.config.path, "registry", str(SchemaTooNew(version)))
+
     def tenants(self, node: TenantsNode, host: str, prefix: str) -> WSGIApplication:
         dispatcher = self.dispatcher(node, host, prefix)
         if self.observer is None:
@@ -181,17 +215,16 @@ class _Builder:
         factory = self.load(node.factory, f"{node.key}.factory", "factory")
         default = self.build(node.default, host, prefix) if node.default is not None else None
         if node.by == "registry":
-            try:
-                return TenantDispatcher(
-                    self.registry(),
-                    factory,
-                    base_domains=node.base_domains,
-                    refresh_interval=self.config.registry.refresh_interval,
-                    unknown_tenant_app=default,
-                    **node.options,
-                )
-            except SchemaTooNew as exc:
-                raise ConfigError(self.config.path, "registry", str(exc)) from None
+            tenants = TenantDispatcher(
+                self.registry(),
+                factory,
+                base_domains=node.base_domains,
+                refresh_interval=self.config.registry.refresh_interval,
+                unknown_tenant_app=default,
+                **node.options,
+            )
+            self.tenant_dispatchers.append(tenants)
+            return tenants
         if node.by == "subdomain":
             assert node.domain is not None  # the parser guarantees it
             return SubdomainDispatcher(node.domain, factory, default_app=default, **node.options)
@@ -304,7 +337,12 @@ def resolve_url(config: SiteConfig, url: str) -> Resolution:
 
         return factory
 
-    site = _Builder(config, loader).site()
+    builder = _Builder(config, loader)
+    site = builder.site()
+    for tenants in builder.tenant_dispatchers:
+        # One request: the registry is read only if the URL reaches it, and
+        # no refresher thread is started to follow it.
+        tenants.refresher.stop()
 
     def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
         resolution.status = status

@@ -15,11 +15,17 @@ app per tenant in it. What it guarantees:
   ``negative_ttl`` seconds, at most ``max_negative`` of them. So is a value for
   which ``is_answer(value)`` is true (the dispatchers' ``NotFound()``): it is
   returned by :meth:`InstancePool.get` while it lasts but is never live.
+* A request that finds another request making its key's value waits at most
+  ``create_timeout`` seconds, then gets :class:`CreationFailed` (the creation
+  itself goes on, and its value is kept).
 * ``max_instances`` bounds live instances, least recently used leaving first;
   ``idle_timeout`` retires instances unused for that many seconds: a lookup
   never returns one (it gets a fresh value instead), and the process's reaper
-  thread (:mod:`appmux.reaper`) retires them when no lookups come at all.
-  Retired values are handed to ``on_retire`` (outside the lock).
+  thread (:mod:`appmux.background`, through ``watch``) retires them when no
+  lookups come at all. Retired values are handed to ``on_retire`` (outside the lock).
+
+The options a user sets are one :class:`PoolOptions`: every lazy dispatcher,
+the config schema and the site builder take them from there.
 """
 
 from __future__ import annotations
@@ -30,18 +36,26 @@ import re
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any, Generic, TypeVar
 
-from . import reaper
-
-__all__ = ["CreationFailed", "FailureRecord", "InstancePool", "PoolStats"]
+__all__ = [
+    "STAT_NAMES",
+    "CreationFailed",
+    "FailureRecord",
+    "InstancePool",
+    "PoolOptions",
+    "PoolStats",
+    "summarize_exception",
+]
 
 #: How many recent factory failures a pool remembers, and creation times it keeps
 #: for a metrics exporter to drain.
 RECENT_FAILURES = 20
 CREATION_TIMES = 4096
+#: How many hits of a bounded pool are remembered for its LRU order between creations.
+RECENT_USES = 4096
 
 T = TypeVar("T")
 
@@ -55,6 +69,60 @@ class CreationFailed(Exception):
         super().__init__(f"creating the instance for {key!r} failed")
         self.key = key
         self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class PoolOptions:
+    """The options of a pool that users set: one declaration for every dispatcher and config.
+
+    ``kind`` in each field's metadata tells the config schema how to check it:
+    ``"count"`` (a whole number >= 1) or ``"seconds"`` (``positive``: > 0, else >= 0).
+    """
+
+    #: At most this many live values, least recently used evicted first (None: no bound).
+    max_instances: int | None = field(default=None, metadata={"kind": "count"})
+    #: Retire values unused for this many seconds (None: never).
+    idle_timeout: float | None = field(default=None, metadata={"kind": "seconds", "positive": True})
+    #: Seconds a "no value" answer is remembered.
+    negative_ttl: float = field(default=5.0, metadata={"kind": "seconds", "positive": False})
+    #: Seconds a key is refused after its factory raised.
+    failure_backoff: float = field(default=1.0, metadata={"kind": "seconds", "positive": False})
+    #: Seconds a request waits for another request's creation of the same key.
+    create_timeout: float = field(default=30.0, metadata={"kind": "seconds", "positive": True})
+
+    def __post_init__(self) -> None:
+        for option in fields(self):
+            value = getattr(self, option.name)
+            if value is None and option.default is None:
+                continue
+            if option.metadata["kind"] == "count":
+                if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                    raise ValueError(f"{option.name} must be a positive int, not {value!r}")
+            elif (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or value < 0
+                or (option.metadata["positive"] and value == 0)
+            ):
+                what = "positive" if option.metadata["positive"] else ">= 0"
+                raise ValueError(f"{option.name} must be {what}, not {value!r}")
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Every option's name, in declaration order."""
+        return tuple(option.name for option in fields(cls))
+
+    @classmethod
+    def from_keywords(cls, owner: str, keywords: Mapping[str, Any]) -> PoolOptions:
+        """Options from a constructor's ``**options``; an unknown name is a ``TypeError``."""
+        for name in keywords:
+            if name not in cls.names():
+                raise TypeError(f"{owner}() got an unexpected keyword argument {name!r}")
+        return cls(**keywords)
+
+
+#: The counters of :class:`PoolStats`, as the metrics and the status page name them.
+STAT_NAMES = ("live", "negative", "hits", "misses", "creations", "creation_failures", "evictions")
 
 
 @dataclass(frozen=True)
@@ -97,7 +165,7 @@ def _redact(match: re.Match[str]) -> str:
     return f"{match['key']}***"
 
 
-def _summary(exc: BaseException) -> str:
+def summarize_exception(exc: BaseException) -> str:
     """``Type: first line of the message`` with credentials masked, at most 200 characters.
 
     No traceback and no request data: it is shown on the status page.
@@ -137,48 +205,56 @@ class InstancePool(Generic[T]):
     is cached negatively too, and returned in place of ``None``.
     ``accept_key(key)``, when given, is checked before a key is created or
     stored; a refused key is answered ``None`` and never reaches the factory.
+    ``watch(pool)`` is called once, when a pool with ``idle_timeout`` first holds
+    a value: the caller's reaper then calls :meth:`prune` now and then.
     """
 
     def __init__(
         self,
         factory: Callable[[str], T | None],
+        options: PoolOptions | None = None,
         *,
-        max_instances: int | None = None,
-        idle_timeout: float | None = None,
-        negative_ttl: float = 5.0,
         max_negative: int = 1024,
-        failure_backoff: float = 1.0,
         accept_key: Callable[[str], bool] | None = None,
         is_answer: Callable[[T], bool] | None = None,
         on_retire: Callable[[str, T], None] | None = None,
+        watch: Callable[[InstancePool[T]], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        **keywords: Any,
     ) -> None:
-        if max_instances is not None and (not isinstance(max_instances, int) or max_instances < 1):
-            raise ValueError(f"max_instances must be a positive int, not {max_instances!r}")
-        if idle_timeout is not None and not idle_timeout > 0:
-            raise ValueError(f"idle_timeout must be positive, not {idle_timeout!r}")
-        if negative_ttl < 0 or max_negative < 0 or failure_backoff < 0:
-            raise ValueError("negative_ttl, max_negative and failure_backoff must be >= 0")
+        if options is None:
+            options = PoolOptions.from_keywords("InstancePool", keywords)
+        elif keywords:
+            raise TypeError("give the pool's options either as PoolOptions or as keywords")
+        if max_negative < 0:
+            raise ValueError("max_negative must be >= 0")
+        self.options = options
         self._factory = factory
-        self._max_instances = max_instances
-        self._idle_timeout = idle_timeout
-        self._negative_ttl = negative_ttl
+        self._max_instances = options.max_instances
+        self._idle_timeout = options.idle_timeout
+        self._negative_ttl = options.negative_ttl
         self._max_negative = max_negative
-        self._failure_backoff = failure_backoff
+        self._failure_backoff = options.failure_backoff
+        self._create_timeout = options.create_timeout
         self._accept_key = accept_key
         self._is_answer = is_answer
         self._on_retire = on_retire
+        self._watch = watch
         self._clock = clock
-        self._track_use = max_instances is not None or idle_timeout is not None
+        self._track_use = self._max_instances is not None or self._idle_timeout is not None
 
         self._lock = threading.Lock()
+        # Every change to these tables happens under the lock; hits only read them.
         self._live: OrderedDict[str, _Entry[T]] = OrderedDict()
         # key -> (expiry, answer): None, or a value is_answer() accepted
         self._negative: OrderedDict[str, tuple[float, T | None]] = OrderedDict()
         self._failed: OrderedDict[str, float] = OrderedDict()  # key -> retry time
         self._creating: dict[str, _Creation[T]] = {}
-        self._next_sweep = clock() + idle_timeout if idle_timeout else math.inf
-        self._reaped = False  # registered with this process's reaper
+        # Keys hit since the LRU order was last brought up to date: a hit appends
+        # (one thread-safe deque call, no lock), the next eviction replays them.
+        self._used: deque[str] = deque(maxlen=RECENT_USES)
+        self._next_sweep = clock() + self._idle_timeout if self._idle_timeout else math.inf
+        self._watched = False
 
         #: The last factory failures, newest last (for status pages).
         self.recent_failures: deque[FailureRecord] = deque(maxlen=RECENT_FAILURES)
@@ -198,7 +274,8 @@ class InstancePool(Generic[T]):
         """The value for ``key``, creating it on first use.
 
         Returns ``None`` for a key without a value. Raises
-        :class:`CreationFailed` while the key is backing off after a failure.
+        :class:`CreationFailed` while the key is backing off after a failure,
+        or when another request's creation of it took over ``create_timeout``.
         """
         entry = self._live.get(key)
         if entry is not None:
@@ -206,10 +283,7 @@ class InstancePool(Generic[T]):
             if not self._track_use:
                 return entry.value
             if self._max_instances is not None:
-                try:
-                    self._live.move_to_end(key)
-                except KeyError:  # evicted by another thread just now
-                    pass
+                self._used.append(key)
             if self._idle_timeout is not None:
                 now = self._clock()
                 if now - entry.last_used >= self._idle_timeout:
@@ -251,8 +325,9 @@ class InstancePool(Generic[T]):
                 creation = self._creating[key] = _Creation()
         if owner:
             self._create(key, creation)
-        else:
-            creation.done.wait()
+        elif not creation.done.wait(self._create_timeout):
+            # The creation goes on; this request stops waiting for it.
+            raise CreationFailed(key, max(1.0, self._failure_backoff))
         if creation.failed:
             raise CreationFailed(key, self._failure_backoff)
         return creation.value
@@ -264,7 +339,9 @@ class InstancePool(Generic[T]):
         except BaseException as exc:
             if isinstance(exc, Exception):
                 logger.exception("creating the instance for %r failed", key)
-                self.recent_failures.append(FailureRecord(time.time(), key, _summary(exc)))
+                self.recent_failures.append(
+                    FailureRecord(time.time(), key, summarize_exception(exc))
+                )
             with self._lock:
                 self._creation_failures += 1
                 self._failed[key] = self._clock() + self._failure_backoff
@@ -276,6 +353,7 @@ class InstancePool(Generic[T]):
                 raise  # KeyboardInterrupt and the like, after waking the waiters
             return
         retired: list[tuple[str, T]] = []
+        first_watch = False
         with self._lock:
             del self._creating[key]
             now = self._clock()
@@ -293,18 +371,37 @@ class InstancePool(Generic[T]):
                 self._creations += 1
                 self.creation_times.append(time.perf_counter() - started)
                 self._negative.pop(key, None)
+                if self._max_instances is not None:
+                    self._replay_uses()  # first: the new value is the most recently used
                 self._live[key] = _Entry(value, now)
                 if self._max_instances is not None:
-                    while len(self._live) > self._max_instances:
-                        old_key, old = self._live.popitem(last=False)
-                        self._evictions += 1
-                        retired.append((old_key, old.value))
-                if self._idle_timeout is not None and not self._reaped:
-                    self._reaped = True
-                    reaper.watch(self, self._idle_timeout)
+                    retired += self._evict_over(self._max_instances)
+                if self._idle_timeout is not None and not self._watched:
+                    self._watched = first_watch = True
         creation.value = value
         creation.done.set()
+        if first_watch and self._watch is not None:
+            self._watch(self)
         self._retire(retired)
+
+    def _replay_uses(self) -> None:
+        """Bring the LRU order up to date with the hits since (lock held)."""
+        live = self._live
+        used = self._used
+        while used:
+            key = used.popleft()
+            if key in live:
+                live.move_to_end(key)
+
+    def _evict_over(self, limit: int) -> list[tuple[str, T]]:
+        """Evict least recently used values down to ``limit`` (lock held)."""
+        live = self._live
+        evicted = []
+        while len(live) > limit:
+            old_key, old = live.popitem(last=False)
+            self._evictions += 1
+            evicted.append((old_key, old.value))
+        return evicted
 
     @staticmethod
     def _trim(table: OrderedDict[str, Any], limit: int) -> None:
@@ -345,8 +442,7 @@ class InstancePool(Generic[T]):
             now = self._clock()
             self._next_sweep = now + self._idle_timeout / 2
             cutoff = now - self._idle_timeout
-            # list() copies in one step: lock-free hits may reorder _live.
-            stale = [k for k, e in list(self._live.items()) if e.last_used <= cutoff]
+            stale = [k for k, e in self._live.items() if e.last_used <= cutoff]
             retired = [(k, self._live.pop(k).value) for k in stale]
             self._evictions += len(retired)
             expired = [k for k, (t, _) in self._negative.items() if t <= now]
@@ -379,19 +475,22 @@ class InstancePool(Generic[T]):
         with self._lock:
             for creation in self._creating.values():
                 creation.discard = True
-            retired = [(k, e.value) for k, e in list(self._live.items())]
+            retired = [(k, e.value) for k, e in self._live.items()]
             self._live.clear()
             self._negative.clear()
             self._failed.clear()
+            self._used.clear()
         self._retire(retired)
 
     def keys(self) -> list[str]:
         """The keys with a live value, least recently used first."""
-        return list(self._live)
+        return [key for key, _ in self.items()]
 
     def items(self) -> list[tuple[str, T]]:
         """``(key, value)`` for every live value, least recently used first."""
-        return [(key, entry.value) for key, entry in list(self._live.items())]
+        with self._lock:
+            self._replay_uses()
+            return [(key, entry.value) for key, entry in self._live.items()]
 
     def __contains__(self, key: object) -> bool:
         return key in self._live

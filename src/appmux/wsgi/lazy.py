@@ -1,0 +1,277 @@
+"""Lazy dispatchers: one app per tenant key, created on first request.
+
+:class:`LazyDispatcher` is the general form: a key rule (or a key function of
+the environ) picks the tenant, ``create_app(key)`` builds its app once, and
+the core's :class:`~appmux.core.router.LazyRouter` keeps it in an
+:class:`~appmux.core.pool.InstancePool`. :class:`SubdomainDispatcher` and
+:class:`PathDispatcher` are the two configurations Flask's "Application
+Dispatching" page describes, with the same constructor arguments::
+
+    from appmux import SubdomainDispatcher
+    application = SubdomainDispatcher("example.com", make_app)
+
+A request whose key has no app (``create_app`` returned ``None``) goes to
+``default_app``, or gets a 404. A factory may also answer with an HTTP error,
+as Flask's page does with ``NotFound()``: that answer is cached like ``None``
+(bounded, for ``negative_ttl`` seconds) and served, and the key holds no app.
+While a factory is failing, or another request's creation of the key takes
+longer than ``create_timeout``, the key's requests get ``503 Service
+Unavailable`` with ``Retry-After``; other keys are unaffected.
+
+The pool's options (``max_instances``, ``idle_timeout``, ``negative_ttl``,
+``failure_backoff``, ``create_timeout``) are :class:`~appmux.core.pool.PoolOptions`,
+given as keywords to every lazy dispatcher.
+
+Subclasses configure :class:`LazyDispatcher`; none overrides ``__call__``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from types import MappingProxyType
+from typing import Any
+
+from werkzeug.exceptions import HTTPException, NotFound
+
+from ..background import reaper
+from ..core.keys import KeyRule, SubdomainKey, path_segment_key
+from ..core.lease import Lease
+from ..core.pool import FailureRecord, InstancePool, PoolOptions, PoolStats
+from ..core.router import LazyRouter
+from ..core.routing import Answer, Route
+from .answers import respond
+from .body import ReleasingBody
+from .environ import TENANT_KEY, consume, environ_field, read_path_head, token_reader
+from .types import Environ, ResponseBody, StartResponse, WSGIApplication
+
+__all__ = ["AppFactory", "KeyFunc", "LazyDispatcher", "PathDispatcher", "SubdomainDispatcher"]
+
+AppFactory = Callable[[str], "WSGIApplication | None"]
+#: A custom key function: the environ to a key, ``None``, or a raised ``HTTPException``.
+KeyFunc = Callable[[Environ], "str | None"]
+
+
+def _is_rule(key: object) -> bool:
+    return hasattr(key, "reads") and callable(getattr(key, "key_of", None))
+
+
+class LazyDispatcher:
+    """Dispatch to per-key apps that ``create_app(key)`` builds on first use.
+
+    :param key_func: a key rule (:mod:`appmux.core.keys`: ``SubdomainKey``,
+        ``host_key``, ``header_key(...)``, ``path_segment_key``), or a function
+        of the environ returning the key, ``None`` (the default app), or raising
+        an ``HTTPException`` to answer itself.
+    :param create_app: builds the WSGI app for a key, or returns ``None``
+        when the key has no app, or an ``HTTPException`` (e.g. ``NotFound()``)
+        to answer the key's requests with. Called once per key, never with an
+        unsafe key.
+    :param default_app: answers requests without a key or app; a 404 if ``None``.
+    :param rewrite: adjusts the environ for the tenant's app (e.g. moves the
+        key's path segment to ``SCRIPT_NAME``); called only when an app is found.
+    :param options: the pool's options as keywords (see :class:`~appmux.core.pool.PoolOptions`).
+
+    Evicted apps that have a ``close()`` method are closed once every request
+    they are serving has finished, streaming responses included.
+    """
+
+    def __init__(
+        self,
+        key_func: KeyFunc | KeyRule,
+        create_app: Callable[[str], Any],
+        *,
+        default_app: WSGIApplication | None = None,
+        rewrite: Callable[[Environ, str], None] | None = None,
+        tenant_of: Callable[[str], Any] | None = None,
+        **options: Any,
+    ) -> None:
+        if not callable(create_app) or not (callable(key_func) or _is_rule(key_func)):
+            raise TypeError("key_func and create_app must be callable")
+        if default_app is not None and not callable(default_app):
+            raise TypeError(f"default_app must be a WSGI app, not {default_app!r}")
+        pool_options = PoolOptions.from_keywords(type(self).__name__, options)
+        self.key_func = key_func
+        self.create_app = create_app
+        self.default_app: WSGIApplication = default_app or NotFound()
+        self._rewrite = rewrite
+        self._pool: InstancePool[Lease] = InstancePool(
+            self._create_lease,
+            pool_options,
+            accept_key=None,  # the router checks is_safe_key before the pool
+            is_answer=lambda lease: lease.answer,
+            on_retire=lambda _key, lease: lease.retire(),
+            watch=lambda pool: reaper.watch(pool, pool.options.idle_timeout or 0),
+        )
+        rule: KeyRule | None = key_func if _is_rule(key_func) else None  # type: ignore[assignment]
+        unbounded = pool_options.max_instances is None and pool_options.idle_timeout is None
+        memoize = unbounded and rule is not None and rewrite is None
+        self._router = LazyRouter(self._pool, rule, memoize=memoize, tenant_of=tenant_of)
+        self._rule = rule
+        self._read = token_reader(rule.reads) if rule is not None else None
+        # What the hot path reads the route memo by: one environ field (a host
+        # or header rule), or the path head; neither when nothing is memoized.
+        self._field = environ_field(rule.reads) if memoize and rule is not None else None
+        self._by_path = memoize and self._router.consumes
+        self._routes: dict[Any, Route] = self._router.routes
+        self._route_hits = 0
+
+    def _create_lease(self, key: str) -> Lease | None:
+        app = self.create_app(key)
+        if app is None:
+            return None
+        if not callable(app):
+            raise TypeError(
+                f"create_app({key!r}) returned {app!r} ({type(app).__name__}),"
+                " which is not a WSGI application"
+            )
+        return Lease(key, app, answer=isinstance(app, HTTPException))
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> ResponseBody:
+        # Hot path: the raw token looked up in the route memo as it stands.
+        field = self._field
+        if field is not None:
+            route = self._routes.get(environ.get(field))
+        elif self._by_path:
+            route = self._routes.get(read_path_head(environ))
+        else:
+            return self._dispatch(environ, start_response)
+        if route is None:
+            return self._dispatch(environ, start_response)
+        self._route_hits += 1
+        app, consumed, tenant, _ = route
+        if consumed:
+            consume(environ, consumed)
+        if tenant is not None:
+            environ[TENANT_KEY] = tenant
+        return app(environ, start_response)  # type: ignore[no-any-return]
+
+    def _dispatch(self, environ: Environ, start_response: StartResponse) -> ResponseBody:
+        """The slow path: resolve the request with the router, then apply the result."""
+        key: str | None = None
+        if self._read is not None:
+            found = self._router.route(self._read(environ))
+        else:
+            try:
+                key = self.key_func(environ)  # type: ignore[operator]
+            except HTTPException as error:
+                return error(environ, start_response)
+            found = None if key is None else self._router.route_key(key)
+        if found is None:
+            return self.default_app(environ, start_response)
+        if type(found) is Answer:
+            return respond(found, environ, start_response)
+        app, consumed, tenant, lease = found  # type: ignore[misc]
+        if consumed:
+            consume(environ, consumed)
+        if tenant is not None:
+            environ[TENANT_KEY] = tenant
+        if self._rewrite is not None and key is not None:
+            self._rewrite(environ, key)
+        if lease is None:
+            return app(environ, start_response)  # type: ignore[no-any-return]
+        try:
+            body = app(environ, start_response)
+        except BaseException:
+            lease.leave()
+            raise
+        return ReleasingBody(body, lease.leave)
+
+    # -- introspection and control ----------------------------------------
+
+    def request_key(self, environ: Environ) -> str | None:
+        """The key this request names, or ``None``; serves nothing, creates nothing."""
+        if self._rule is not None and self._read is not None:
+            key = self._rule.key_of(self._read(environ))
+            return key if isinstance(key, str) else None
+        try:
+            return self.key_func(environ)  # type: ignore[operator]
+        except HTTPException:
+            return None
+
+    @property
+    def options(self) -> PoolOptions:
+        """The pool's options."""
+        return self._pool.options
+
+    def has_app(self, key: str) -> bool:
+        """Whether ``key`` has a live app now."""
+        return key in self._pool
+
+    @property
+    def recent_failures(self) -> Sequence[FailureRecord]:
+        """The last ``create_app`` failures (time, key, one-line summary), newest last."""
+        return self._pool.recent_failures
+
+    @property
+    def creation_times(self) -> deque[float]:
+        """Seconds each recent creation took, oldest first, for a metrics exporter to drain."""
+        return self._pool.creation_times
+
+    def keys(self) -> list[str]:
+        """Keys with a live app, least recently used first."""
+        return self._pool.keys()
+
+    @property
+    def instances(self) -> Mapping[str, WSGIApplication]:
+        """A read-only snapshot of the live apps by key (the snippets' ``instances``)."""
+        return MappingProxyType({key: lease.app for key, lease in self._pool.items()})
+
+    def stats(self) -> PoolStats:
+        """Counters: live, negative, hits, misses, creations, failures, evictions."""
+        stats = self._pool.stats()
+        return replace(stats, hits=stats.hits + self._route_hits)
+
+    def invalidate(self, key: str) -> bool:
+        """Forget ``key``'s app or negative entry; the next request recreates it."""
+        return self._router.invalidate(key)
+
+    def clear(self) -> None:
+        """Forget every key; evicted apps are closed once idle."""
+        self._router.clear()
+
+    def prune(self) -> int:
+        """Retire apps idle longer than ``idle_timeout``; returns how many."""
+        return self._pool.prune()
+
+
+class SubdomainDispatcher(LazyDispatcher):
+    """One app per subdomain of ``domain``, as in Flask's documentation.
+
+    ``create_app(subdomain)`` is called on the first request for a subdomain:
+    ``foo.example.com`` gives ``"foo"``, ``a.b.example.com`` gives ``"a.b"``
+    and ``example.com`` itself gives ``""``. Hosts are lower-cased, the port
+    and one trailing dot are dropped, and a host that is malformed or not under
+    ``domain`` on a label boundary gets ``400 Bad Request``. When
+    ``create_app`` returns ``None`` the request goes to ``default_app``, or
+    gets a 404. The keyword options are the pool's.
+    """
+
+    def __init__(
+        self,
+        domain: str,
+        create_app: AppFactory,
+        *,
+        default_app: WSGIApplication | None = None,
+        **options: Any,
+    ) -> None:
+        key = SubdomainKey(domain)
+        self.domain = key.domain
+        super().__init__(key, create_app, default_app=default_app, **options)
+
+
+class PathDispatcher(LazyDispatcher):
+    """One app per first path segment, falling back to ``default_app``.
+
+    For ``/foo/bar``, ``create_app("foo")`` builds the app, which then sees
+    ``SCRIPT_NAME`` ending in ``/foo`` and ``PATH_INFO`` ``/bar``. When
+    ``create_app`` returns ``None`` (remembered for a few seconds), or the path
+    has no usable first segment (``/``, ``//x``, ``/../x``), the request goes to
+    ``default_app`` with the environ untouched. The keyword options are the pool's.
+    """
+
+    def __init__(
+        self, default_app: WSGIApplication, create_app: AppFactory, **options: Any
+    ) -> None:
+        super().__init__(path_segment_key, create_app, default_app=default_app, **options)
