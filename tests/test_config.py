@@ -283,6 +283,35 @@ def test_routes_and_resolve_import_nothing(tmp_path: Path) -> None:
     assert resolve_url(config, "http://localhost/other").target == "never_imported_a:app"
 
 
+def test_resolve_opens_the_registry_only_for_its_tenants_and_starts_no_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from appmux import Registry
+
+    monkeypatch.delenv("APPMUX_REGISTRY_URL", raising=False)
+    db = tmp_path / "tenants.db"
+    path = write(
+        tmp_path,
+        '[registry]\nurl = "sqlite:///tenants.db"\n'
+        '[hosts."localhost"]\napp = "never_imported_a:app"\n'
+        '[tenants]\nby = "registry"\nbase_domains = ["example.com"]\n'
+        'factory = "never_imported_b:make"\n',
+    )
+    config = load_config(path)
+    # A URL that never reaches the registry never opens it: no file is made, nothing read.
+    assert resolve_url(config, "http://localhost/x").target == "never_imported_a:app"
+    assert not db.exists()
+    registry = Registry(f"sqlite:///{db}")
+    registry.init()
+    registry.add_tenant("acme")
+    before = set(threading.enumerate())
+    found = resolve_url(config, "http://acme.example.com/about")
+    assert (found.target, found.tenant_key) == ("never_imported_b:make('acme')", "acme")
+    assert set(threading.enumerate()) <= before  # no refresher (nor any thread) was started
+
+
 def test_registry_url_is_relative_to_the_config_file_and_the_environment_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

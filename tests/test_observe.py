@@ -123,6 +123,53 @@ def test_metrics_are_the_sum_over_gunicorn_workers(tmp_path: Path) -> None:
         assert server.stop() == 0
 
 
+def threads_of(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def test_no_thread_runs_in_gunicorns_master_and_no_worker_holds_the_admin_socket(
+    tmp_path: Path,
+) -> None:
+    with observed(tmp_path, "--server", "gunicorn", "--workers", "2") as (server, admin):
+        master = server.process.pid
+        for i in range(20):
+            assert send(server, "/", host=f"t{i % 3}.example.com").status_code == 200
+        assert httpx.get(admin + "/status.json", timeout=10).status_code == 200
+        workers = server.worker_pids()
+        assert len(workers) == 2  # the admin listener is no child of the master
+        assert threads_of(master) == 1, os.listdir(f"/proc/{master}/task")
+        admin_port = int(admin.rpartition(":")[2])
+        for pid in [master, *workers]:
+            # No process of the server holds a socket listening on the admin port.
+            sockets = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+            inodes = {s[8:-1] for s in sockets if s.startswith("socket:[")}
+            with open("/proc/net/tcp") as table:
+                listening = [
+                    line.split()[9]
+                    for line in table.read().splitlines()[1:]
+                    if line.split()[3] == "0A"
+                    and int(line.split()[1].split(":")[1], 16) == admin_port
+                ]
+            assert listening and not inodes & set(listening), pid
+        os.kill(workers[0], signal.SIGKILL)  # gunicorn forks a new worker: still no thread
+        assert wait_for(
+            lambda: len(server.worker_pids()) == 2 and workers[0] not in server.worker_pids()
+        )
+        assert threads_of(master) == 1
+        assert httpx.get(admin + "/status.json", timeout=10).status_code == 200
+        assert server.stop() == 0
+    # The admin process went with the server.
+    assert wait_for(lambda: not _answers(admin), timeout=10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        httpx.get(url + "/status.json", timeout=1)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
 def test_labels_stay_bounded_whatever_clients_send(tmp_path: Path) -> None:
     with observed(tmp_path, "--server", "waitress") as (server, admin):
         hostile_hosts = [

@@ -86,12 +86,12 @@ class LazyRouter:
                 return None
             tenant = self._tenant_of(key) if self._tenant_of is not None else None
             if not lease.tracked:
-                route = Route(lease.app, consumed, tenant)
+                route: Route = (lease.app, consumed, tenant, None)
                 if self.memoize and token is not None and not lease.answer:
                     self._remember(token, route, lease, epoch)
                 return route
             if lease.enter():
-                return Route(lease.app, consumed, tenant, lease)
+                return (lease.app, consumed, tenant, lease)
             # Retired between lookup and enter: the pool finds or makes its successor.
 
     def _remember(self, token: str, route: Route, lease: Lease, epoch: int) -> None:

@@ -156,18 +156,31 @@ class AdminListener:
             sock.close()
             raise
         parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # the admin process: serve until told to stop or orphaned
+        # Forked twice, so the admin process is no child of the server: a
+        # pre-fork master's children are its workers, and it reaps only those.
+        read_end, write_end = os.pipe()
+        middle = os.fork()
+        if middle == 0:
             status = 0
             try:
-                _serve_admin(self.app, self.bind, sock, parent)
-            except BaseException:
-                logger.exception("the admin listener failed")
-                status = 1
+                os.close(read_end)
+                admin = os.fork()
+                if admin == 0:
+                    os.close(write_end)
+                    try:
+                        _serve_admin(self.app, self.bind, sock, parent)
+                    except BaseException:
+                        logger.exception("the admin listener failed")
+                        status = 1
+                else:
+                    os.write(write_end, str(admin).encode())
             finally:
                 os._exit(status)
+        os.close(write_end)
         sock.close()  # only the admin process listens: nothing else inherits it
-        self._pid = pid
+        os.waitpid(middle, 0)
+        with os.fdopen(read_end, "rb") as pipe:
+            self._pid = int(pipe.read() or 0) or None
         logger.info("admin listener on http://%s/ (/metrics, /status, /status.json)", self.bind)
 
     @property
@@ -176,27 +189,35 @@ class AdminListener:
         return self._pid
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the admin process and wait for it."""
+        """Stop the admin process and wait until it has gone."""
         pid, self._pid = self._pid, None
         if pid is None:
             return
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + timeout
-        while True:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
+                os.kill(pid, sig)
+            except ProcessLookupError:
                 return
-            if done:
+            deadline = time.monotonic() + timeout
+            while _running(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if not _running(pid):
                 return
-            if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                return
-            time.sleep(0.02)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its reaper does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
 
 def _serve_admin(app: AdminApp, bind: Bind, sock: socket.socket, parent: int) -> None:
@@ -210,7 +231,7 @@ def _serve_admin(app: AdminApp, bind: Bind, sock: socket.socket, parent: int) ->
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     def watch_parent() -> None:
-        while os.getppid() == parent:
+        while _running(parent):
             time.sleep(0.5)
         server.shutdown()  # orphaned: the server is gone
 

@@ -102,12 +102,21 @@ class TenantDispatcher(LazyDispatcher):
         """The snapshot requests are served from (``None`` until the first read)."""
         return self._snapshot
 
+    def warm(self) -> Snapshot | None:
+        """Read the registry now, without following it; ``None`` (logged) if it is down.
+
+        A pre-fork master calls it so that its workers start with a snapshot;
+        a worker that has one starts following the registry at once.
+        :class:`~appmux.registry.SchemaTooNew` propagates.
+        """
+        with self._start_lock:
+            return self.refresher.load_now()
+
     def start(self) -> None:
         """Read the registry if this process never has, and follow it from now on.
 
         Runs by itself on the first request that needs the registry; a server
-        may call it earlier (an ASGI lifespan startup, a pre-fork master that
-        warms its workers' snapshot).
+        may call it earlier (an ASGI lifespan startup).
         """
         if self._snapshot is None and not self.refresher.started:
             with self._start_lock:

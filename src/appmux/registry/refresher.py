@@ -44,7 +44,12 @@ class Refresher:
         self.registry = registry
         self.interval = interval
         self._install = install
-        self._thread = ProcessThread("appmux-registry-refresher", self._run)
+        # A forked child that holds a snapshot (a warmed master's worker) follows at once.
+        self._thread = ProcessThread(
+            "appmux-registry-refresher",
+            self._run,
+            in_child=lambda was_running: was_running or self.revision is not None,
+        )
         self._stop = self._thread.stopping
         #: The revision of the installed snapshot (``None`` before the first).
         self.revision: int | None = None

@@ -22,8 +22,7 @@ from werkzeug.test import create_environ
 from ..core.keys import header_key
 from ..observe import MeteredApp, Observer, RouteLabel
 from ..observe.meter import TenantRouteLabel
-from ..registry import Registry, RegistryUnavailable, SchemaTooNew, TenantDispatcher
-from ..registry.store import SCHEMA_VERSION
+from ..registry import Registry, SchemaTooNew, TenantDispatcher
 from ..wsgi import (
     DispatcherMiddleware,
     HostDispatcher,
@@ -57,12 +56,12 @@ def build_site(config: SiteConfig, observer: Observer | None = None) -> WSGIAppl
     With an ``observer``, every request is metered by the route it took, and
     the lazy and registry dispatchers report to it. Raises
     :class:`ConfigError` for the first problem, a registry schema newer than
-    this appmux included (the registry is not read otherwise: its
-    dispatchers read it on first use, in the processes that serve).
+    this appmux included: the registry is read once here (no thread starts),
+    so a pre-fork server's workers inherit a snapshot.
     """
     builder = _Builder(config, _import_loader(config), observer=observer)
     site = builder.site()
-    builder.check_registry_schema()
+    builder.warm_registry()
     return site
 
 
@@ -86,7 +85,7 @@ def check_site(config: SiteConfig) -> list[ConfigError]:
     builder.site()
     errors = builder.errors or []
     try:
-        builder.check_registry_schema()
+        builder.warm_registry()
     except ConfigError as exc:
         errors.append(exc)
     return errors
@@ -183,22 +182,21 @@ class _Builder:
                 raise ConfigError(self.config.path, "registry.url", str(exc)) from None
         return self._registry
 
-    def check_registry_schema(self) -> None:
-        """Refuse a registry whose schema is newer than this code (one query, then closed).
+    def warm_registry(self) -> None:
+        """Read the registry once, so pre-forked workers start with a snapshot.
 
-        An unreachable registry is no error here: the site serves, and answers
-        ``503`` until its workers have read the registry.
+        A schema newer than this code is a :class:`ConfigError`; an unreachable
+        registry is none (logged): the workers read it on first use, and answer
+        ``503`` until they could.
         """
-        if self._registry is None:
-            return
         try:
-            version = self._registry.schema_version()
-        except RegistryUnavailable:
-            return
+            for tenants in self.tenant_dispatchers:
+                tenants.warm()
+        except SchemaTooNew as exc:
+            raise ConfigError(self.config.path, "registry", str(exc)) from None
         finally:
-            self._registry.close()  # the serving processes open their own connections
-        if version is not None and version > SCHEMA_VERSION:
-            raise ConfigError(self.config.path, "registry", str(SchemaTooNew(version)))
+            if self._registry is not None:
+                self._registry.close()  # each serving process opens its own connection
 
     def tenants(self, node: TenantsNode, host: str, prefix: str) -> WSGIApplication:
         dispatcher = self.dispatcher(node, host, prefix)

@@ -39,11 +39,12 @@ from ..background import reaper
 from ..core.keys import KeyRule, SubdomainKey, path_segment_key
 from ..core.lease import Lease
 from ..core.pool import FailureRecord, InstancePool, PoolOptions, PoolStats
+from ..core.prefixes import split_head
 from ..core.router import LazyRouter
 from ..core.routing import Answer, Route
 from .answers import respond
 from .body import ReleasingBody
-from .environ import TENANT_KEY, consume, environ_field, read_path_head, token_reader
+from .environ import TENANT_KEY, consume, environ_field, token_reader
 from .types import Environ, ResponseBody, StartResponse, WSGIApplication
 
 __all__ = ["AppFactory", "KeyFunc", "LazyDispatcher", "PathDispatcher", "SubdomainDispatcher"]
@@ -134,7 +135,7 @@ class LazyDispatcher:
         if field is not None:
             route = self._routes.get(environ.get(field))
         elif self._by_path:
-            route = self._routes.get(read_path_head(environ))
+            route = self._routes.get(split_head(environ.get("PATH_INFO", "")))
         else:
             return self._dispatch(environ, start_response)
         if route is None:
@@ -142,7 +143,9 @@ class LazyDispatcher:
         self._route_hits += 1
         app, consumed, tenant, _ = route
         if consumed:
-            consume(environ, consumed)
+            path = environ["PATH_INFO"]
+            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + path[:consumed]
+            environ["PATH_INFO"] = path[consumed:]
         if tenant is not None:
             environ[TENANT_KEY] = tenant
         return app(environ, start_response)  # type: ignore[no-any-return]
