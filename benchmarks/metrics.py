@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from appmux.observe import Observer
-from appmux.observe.exporter import Exporter
 from appmux.serve.config import load_config
 from appmux.serve.site import build_site
 
@@ -57,10 +56,8 @@ def inprocess_scenario(rounds: int, calls: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         off = build_site(load_config(_config(folder, None, "off")))
+        # No exporter: it would drain the meter off the hot path, in its own thread.
         observer = Observer()
-        exporter = Exporter(observer, folder)
-        exporter._pid = os.getpid()  # as if running: its thread would drain off the hot path
-        observer.on_request = exporter.ensure_running
         on = build_site(load_config(_config(folder, 1, "on")), observer)
         contenders = {
             "raw": _consuming(raw_app),

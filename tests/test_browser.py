@@ -55,7 +55,9 @@ def test_demo_pages_render_in_chromium(tmp_path: Path, demo_registry: str) -> No
         assert 'href="/legacy/reports/2024/"' in legacy
         unknown = chromium(tmp_path, "--dump-dom", f"http://nobody.localhost:{server.port}/")
         assert '<h1 id="not-found">No such tenant</h1>' in unknown
-        shot = tmp_path / "tenant.png"
+        globex = chromium(tmp_path, "--dump-dom", f"http://globex.localhost:{server.port}/")
+        assert '<h1 id="tenant">Globex Corporation</h1>' in globex  # its own record, in the DOM
+        shot = tmp_path / "tenant.png"  # and a picture of it, for a person to look at
         chromium(
             tmp_path,
             f"--screenshot={shot}",

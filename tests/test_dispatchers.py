@@ -406,7 +406,10 @@ def test_eviction_from_another_thread_waits_for_a_slow_stream() -> None:
         target=lambda: streamed.append(call(dispatcher, host="slow.example.com").body)
     )
     reader.start()
-    time.sleep(0.08)  # the stream has started
+    deadline = time.monotonic() + 10
+    while "slow chunk 0" not in events and time.monotonic() < deadline:
+        time.sleep(0.005)  # wait until the stream has started
+    assert "slow chunk 0" in events
     evictor = threading.Thread(target=call, args=(dispatcher,), kwargs={"host": "b.example.com"})
     evictor.start()
     evictor.join(5)

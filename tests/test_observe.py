@@ -23,6 +23,7 @@ from servers import Server, free_port, serve
 SITES = Path(__file__).resolve().parent / "sites"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 LABELS = {"root", "mount:/api", "tenants:*.example.com"}
+LABEL = "tenants:*.example.com"
 
 
 def site_config(tmp_path: Path, admin: str) -> Path:
@@ -123,6 +124,147 @@ def test_metrics_are_the_sum_over_gunicorn_workers(tmp_path: Path) -> None:
         assert server.stop() == 0
 
 
+def test_a_dead_workers_requests_stay_counted_and_its_gauges_leave(tmp_path: Path) -> None:
+    with observed(tmp_path, "--server", "gunicorn", "--workers", "2") as (server, admin):
+        sent = 1  # serve() waited with one GET /
+        for i in range(40):
+            assert send(server, "/", host=f"t{i % 10}.example.com").status_code == 200
+            sent += 1
+
+        def status() -> dict[str, Any]:
+            return httpx.get(admin + "/status.json", timeout=10).json()  # type: ignore[no-any-return]
+
+        assert wait_for(lambda: status()["requests"] == sent), status()
+        before = status()
+        assert len(before["workers"]) == 2
+        assert all(w["requests"] > 0 for w in before["workers"]), "one worker got everything"
+        live_before = samples(admin, "appmux_tenants_live")[(("dispatcher", LABEL),)]
+        assert live_before == before["dispatchers"][LABEL]["live"] >= 2  # each worker has one
+        tenant_requests = before["routes"]
+        victim = before["workers"][0]["pid"]
+        os.kill(victim, signal.SIGKILL)
+        # Its replacement shows once it has served (it writes no status file before).
+        assert wait_for(lambda: victim not in {w["pid"] for w in status()["workers"]})
+        after = status()
+        # Totals never go backwards: the dead worker's requests stay counted...
+        assert after["requests"] == sent, (before["requests"], after["requests"])
+        assert after["routes"] == tenant_requests
+        assert after["dispatchers"][LABEL]["creations"] == before["dispatchers"][LABEL]["creations"]
+        page = httpx.get(admin + "/status", timeout=10).text
+        assert f'<b id="total-requests">{sent:,}</b>' in page
+        # ...while its gauges leave: live tenants are the survivors' only, in both views.
+        live_after = samples(admin, "appmux_tenants_live")[(("dispatcher", LABEL),)]
+        assert live_after == after["dispatchers"][LABEL]["live"] < live_before
+        for i in range(10):
+            assert send(server, "/", host=f"t{i}.example.com").status_code == 200
+        sent += 10
+        assert wait_for(lambda: status()["requests"] == sent), status()
+        total = sum(samples(admin, "appmux_requests_total").values())
+        assert total == sent  # prometheus-client keeps dead workers' counters too
+        assert server.stop() == 0
+
+
+def test_every_pool_and_duration_metric_counts_what_happened(tmp_path: Path) -> None:
+    """One waitress process and a bounded pool: every figure is known exactly."""
+    metrics_home = tmp_path / "tmp"
+    metrics_home.mkdir()
+    port = free_port()
+    shutil.copy(SITES / "observed_app.py", tmp_path / "observed_app.py")
+    config = tmp_path / "bounded.toml"
+    config.write_text(
+        f'[admin]\nbind = "127.0.0.1:{port}"\n'
+        '[mounts]\n"/" = "observed_app:root"\n"/api" = "observed_app:api"\n\n'
+        '[hosts."*.example.com".tenants]\nby = "subdomain"\ndomain = "example.com"\n'
+        'factory = "observed_app:make_tenant"\nmax_instances = 3\n'
+    )
+    admin = f"http://127.0.0.1:{port}"
+    env = {"TMPDIR": str(metrics_home)}
+    with serve(config, "--server", "waitress", tmp_path=tmp_path, env=env) as server:
+        folders = list(metrics_home.glob("appmux-metrics-*"))
+        assert len(folders) == 1  # the run's metrics folder, while it runs
+        for key in ("t0", "t1", "t2", "t3", "t4"):  # 5 creations; 2 evicted (3 live)
+            assert send(server, "/", host=f"{key}.example.com").status_code == 200
+        for _ in range(3):  # 3 hits on a live tenant
+            assert send(server, "/", host="t4.example.com").status_code == 200
+        for key in ("nobody1", "nobody2", "nobody1"):  # 2 misses, then a negative hit
+            assert send(server, "/", host=f"{key}.example.com").status_code == 404
+        assert send(server, "/api/slow").status_code == 200
+        tenants = 11
+        expected = {
+            "appmux_tenant_creations_total": 5,
+            "appmux_tenant_evictions_total": 2,
+            "appmux_tenant_cache_misses_total": 7,
+            "appmux_tenant_cache_hits_total": 4,
+            "appmux_tenant_creation_failures_total": 0,
+            "appmux_tenants_live": 3,
+            "appmux_tenants_negative": 2,
+            "appmux_tenant_creation_seconds_count": 5,
+        }
+
+        def figures() -> dict[str, float]:
+            return {
+                name: samples(admin, name).get((("dispatcher", LABEL),), 0.0) for name in expected
+            }
+
+        assert wait_for(lambda: figures() == expected), figures()
+        durations = {
+            dict(labels)["le"]: value
+            for labels, value in samples(admin, "appmux_request_duration_seconds_bucket").items()
+            if dict(labels)["route"] == "mount:/api"
+        }
+        counts = samples(admin, "appmux_request_duration_seconds_count")
+        requests = samples(admin, "appmux_requests_total")
+        assert counts[(("route", LABEL),)] == tenants
+        assert requests[(("route", LABEL), ("status_class", "2xx"))] == 8
+        assert requests[(("route", LABEL), ("status_class", "4xx"))] == 3
+        assert counts[(("route", "mount:/api"),)] == 1
+        assert durations["0.25"] == 0 and durations["0.5"] == 1 and durations["+Inf"] == 1
+        ordered = sorted(durations.items(), key=lambda item: float(item[0]))
+        assert [v for _, v in ordered] == sorted(v for _, v in ordered)  # cumulative
+        status = httpx.get(admin + "/status.json", timeout=10).json()["dispatchers"][LABEL]
+        assert (status["creations"], status["evictions"], status["live"]) == (5, 2, 3)
+        assert server.stop() == 0
+    assert not list(metrics_home.glob("appmux-metrics-*"))  # removed on exit
+
+
+def test_a_tenants_node_with_a_default_app_is_counted_once(tmp_path: Path) -> None:
+    """Regression (cc3386e): the default app's row is the tenants node's, not a second count."""
+    port = free_port()
+    shutil.copy(SITES / "observed_app.py", tmp_path / "observed_app.py")
+    config = tmp_path / "default.toml"
+    config.write_text(
+        f'[admin]\nbind = "127.0.0.1:{port}"\n'
+        '[tenants]\nby = "subdomain"\ndomain = "example.com"\n'
+        'factory = "observed_app:make_tenant"\ndefault = "observed_app:root"\n'
+    )
+    admin = f"http://127.0.0.1:{port}"
+    with serve(config, "--server", "waitress", tmp_path=tmp_path, ready_path="/") as server:
+        for i in range(6):
+            assert send(server, "/", host=f"t{i}.example.com").status_code == 200
+        for i in range(4):  # no tenant app: the default app answers, same node
+            assert send(server, "/", host=f"nobody{i}.example.com").status_code == 200
+
+        def rows() -> list[dict[str, Any]]:
+            status = httpx.get(admin + "/status.json", timeout=10).json()
+            return [row for row in status["routes"] if row["label"] == "tenants:*"]
+
+        expected = 10 + 1  # and serve()'s own GET /, which the default app answered
+        assert wait_for(lambda: any(row["requests"] == expected for row in rows())), rows()
+        counted = [row["requests"] for row in rows()]
+        assert len(counted) == 2 and counted.count(expected) == 1 and counted.count(None) == 1
+        status = httpx.get(admin + "/status.json", timeout=10).json()
+        shown = sum(row["requests"] or 0 for row in status["routes"])
+        assert shown == status["requests"] == expected
+        text = subprocess.run(
+            [sys.executable, "-m", "appmux", "status", "--admin", admin],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+        assert text.count(f"{expected:>9,}") == 1, text
+        assert server.stop() == 0
+
+
 def threads_of(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/task"))
 
@@ -181,9 +323,12 @@ def test_labels_stay_bounded_whatever_clients_send(tmp_path: Path) -> None:
         ]
         for host in hostile_hosts:
             assert send(server, "/", host=host).status_code in (200, 400, 404)
-        for path in ["/%2e%2e/etc/passwd", "/api/../../x", "/" + "a" * 3000, "/api%2Fx"]:
+        paths = ["/%2e%2e/etc/passwd", "/api/../../x", "/" + "a" * 3000, "/api%2Fx"]
+        for path in paths:
             assert send(server, path).status_code in (200, 404)
-        time.sleep(1.5)
+        # Every hostile request was exported (under a bounded label), not just left out.
+        sent = 1 + len(hostile_hosts) + len(paths)  # serve() waited with one GET /
+        assert wait_for(lambda: sum(samples(admin, "appmux_requests_total").values()) == sent)
         text = httpx.get(admin + "/metrics", timeout=10).text
         routes = set()
         dispatchers = set()
@@ -403,6 +548,40 @@ def test_registry_shows_on_the_status_page_and_in_metrics(tmp_path: Path) -> Non
         assert len(samples(admin, "appmux_registry_snapshot_age_seconds")) == 2
         page = httpx.get(admin + "/status", timeout=10).text
         assert 'id="registry-url"' in page and "current" in page
+        assert samples(admin, "appmux_registry_refresh_errors_total") == {(): 0.0}
+
+        # An outage: every check fails (the meta table is away), the site keeps serving.
+        import sqlite3
+
+        db = sqlite3.connect(url.partition(":///")[2])
+        db.execute("ALTER TABLE appmux_meta RENAME TO appmux_meta_away")
+        db.commit()
+
+        def errors() -> float:
+            return sum(samples(admin, "appmux_registry_refresh_errors_total").values())
+
+        def outage_shown() -> bool:
+            workers = httpx.get(admin + "/status.json", timeout=10).json()["registry"]["workers"]
+            return len(workers) == 2 and all(w["outage"] for w in workers)
+
+        assert wait_for(lambda: errors() >= 4 and outage_shown()), errors()
+        assert send(server, "/", host="acme.example.com").status_code == 200
+        db.execute("ALTER TABLE appmux_meta_away RENAME TO appmux_meta")
+        db.commit()
+        db.close()
+        assert wait_for(
+            lambda: (
+                not any(
+                    w["outage"]
+                    for w in httpx.get(admin + "/status.json", timeout=10).json()["registry"][
+                        "workers"
+                    ]
+                )
+            )
+        )
+        stopped = errors()
+        time.sleep(1.2)  # two refresh intervals: no more errors once it is back
+        assert errors() == stopped
 
 
 def test_a_stale_worker_stands_out() -> None:
@@ -435,7 +614,9 @@ def test_a_stale_worker_stands_out() -> None:
 
 
 def test_a_streamed_body_is_recorded_once_when_closed_and_its_close_propagates() -> None:
-    from wsgi_helpers import call
+    from wsgiref.validate import validator
+
+    from wsgi_helpers import make_environ
 
     from appmux.observe import Meter, MeteredApp, RouteLabel
 
@@ -454,9 +635,20 @@ def test_a_streamed_body_is_recorded_once_when_closed_and_its_close_propagates()
         return Body()
 
     meter = Meter()
-    metered = MeteredApp(RouteLabel("mount:/api", app), meter)
-    assert call(metered, "/x").body == b"ab"
+    metered = validator(MeteredApp(RouteLabel("mount:/api", app), meter))
+    statuses: list[str] = []
+    body = metered(
+        make_environ("/x"), lambda status, headers, exc_info=None: statuses.append(status)
+    )
+    assert statuses == ["201 Created"]
+    assert list(meter.pending) == []  # not when the app returns...
+    assert b"".join(body) == b"ab"
+    assert list(meter.pending) == []  # ...nor when the last chunk is sent...
+    time.sleep(0.05)
+    body.close()  # ...but when the server closes the body: timed until then
     assert closed == ["body"]
     (route, status, seconds), *rest = meter.drain()
     assert (route, status, rest) == ("mount:/api", "201 Created", [])
-    assert seconds >= 0
+    assert 0.05 <= seconds < 5
+    body.close()  # a second close records nothing more
+    assert meter.drain() == [] and closed == ["body"]

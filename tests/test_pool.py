@@ -33,12 +33,11 @@ def test_hit_returns_the_created_value_and_counts() -> None:
 
 def test_concurrent_first_requests_create_once() -> None:
     calls: list[str] = []
-    started = threading.Event()
+    release = threading.Event()
 
     def slow_factory(key: str) -> object:
         calls.append(key)
-        started.set()
-        time.sleep(0.3)
+        assert release.wait(10)
         return object()
 
     pool: InstancePool[object] = InstancePool(slow_factory)
@@ -46,6 +45,12 @@ def test_concurrent_first_requests_create_once() -> None:
     threads = [threading.Thread(target=lambda: results.append(pool.get("k"))) for _ in range(32)]
     for t in threads:
         t.start()
+    # Release the factory only once all 32 requests have missed: they are all concurrent.
+    deadline = time.monotonic() + 10
+    while pool.stats().misses < 32 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pool.stats().misses == 32
+    release.set()
     for t in threads:
         t.join(10)
     assert calls == ["k"]
@@ -54,9 +59,11 @@ def test_concurrent_first_requests_create_once() -> None:
 
 def test_slow_key_does_not_block_other_keys() -> None:
     release = threading.Event()
+    slow_started = threading.Event()
 
     def factory(key: str) -> str:
         if key == "slow":
+            slow_started.set()
             release.wait(10)
         return key
 
@@ -64,7 +71,7 @@ def test_slow_key_does_not_block_other_keys() -> None:
     pool.get("fast")
     slow = threading.Thread(target=pool.get, args=("slow",))
     slow.start()
-    time.sleep(0.05)
+    assert slow_started.wait(10)  # "slow" is being created now
     started = time.monotonic()
     assert pool.get("fast") == "fast"  # a hit
     assert pool.get("other") == "other"  # a creation, while "slow" is being created

@@ -29,8 +29,10 @@ def test_listen_brings_a_change_to_all_workers_within_half_a_second(
     env = {"APPMUX_REGISTRY_URL": url, "REGISTRY_REFRESH_INTERVAL": "5"}
     args = ["--server", "gunicorn", "--workers", str(WORKERS), "--threads", "4"]
     with serve(SITE, *args, tmp_path=tmp_path, env=env) as server:
-        stats_of_every_worker(server)
-        time.sleep(1)  # every worker's LISTEN connection is up
+        deadline = time.monotonic() + 10
+        while not all(s["listening"] for s in stats_of_every_worker(server).values()):
+            assert time.monotonic() < deadline, "not every worker LISTENs"
+            time.sleep(0.05)
         writer = Registry(url)
         for theme in ("dark", "blue", "green"):
             writer.update_tenant("acme", config={"theme": theme})

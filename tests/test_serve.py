@@ -52,15 +52,14 @@ def test_readme_adds_a_tenant_without_a_restart(tmp_path: Path, demo_registry: s
             timeout=30,
         )
         assert added.returncode == 0, added.stderr
-        started = time.monotonic()
-        while server.get("/", host="initech.localhost").status_code != 200:
-            assert time.monotonic() - started < 2.0, "not served within 2 s"
-            time.sleep(0.05)
-        # Both workers serve it (each refreshes within its 1 s interval): soon every
-        # request of a burst answers 200.
-        deadline = time.monotonic() + 5
+        # The README promises "within a second": each worker checks the registry every
+        # 1 s, so every worker serves it 1 s after the commit, plus a read of the
+        # registry; 0.5 s of margin is for a busy 2-core machine. A burst of 20 (one
+        # connection each) reaches both workers.
+        committed = time.monotonic()
         while {server.get("/", host="initech.localhost").status_code for _ in range(20)} != {200}:
-            assert time.monotonic() < deadline, "a worker never served the new tenant"
+            assert time.monotonic() - committed < 1.5, "not served by every worker within 1.5 s"
+            time.sleep(0.02)
         assert "Initech" in server.get("/", host="initech.localhost").text
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 
 def _app(name: str) -> Any:
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["PATH_INFO"] == "/slow":  # lands in the 0.5 s duration bucket
+            time.sleep(0.3)
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [name.encode()]
 

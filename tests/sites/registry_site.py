@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -33,27 +34,29 @@ class ReportingApp:
         self._lock = threading.Lock()
         creations[record.key] += 1
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        # In flight from here until the server closes the body (PEP 3333), not
+        # merely until this call returns: /slow streams its answer after a pause.
         with self._lock:
             self.active += 1
-        try:
-            path = environ["PATH_INFO"]
-            if path == "/_stats":
-                body = json.dumps(stats()).encode()
-            else:
-                if path == "/slow":
-                    seconds = float(parse_qs(environ["QUERY_STRING"]).get("s", ["1"])[0])
-                    time.sleep(min(seconds, 10))
-                seen: TenantRecord = environ["appmux.tenant"]
-                theme = self.record.config.get("theme", "-")
-                body = (
-                    f"tenant={seen.key} theme={theme} pid={os.getpid()} instance={self.instance}"
-                ).encode()
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [body]
-        finally:
-            with self._lock:
-                self.active -= 1
+        path = environ["PATH_INFO"]
+        if path == "/_stats":
+            body = json.dumps(stats()).encode()
+        else:
+            seen: TenantRecord = environ["appmux.tenant"]
+            theme = self.record.config.get("theme", "-")
+            body = (
+                f"tenant={seen.key} theme={theme} pid={os.getpid()} instance={self.instance}"
+            ).encode()
+        pause = 0.0
+        if path == "/slow":
+            pause = min(float(parse_qs(environ["QUERY_STRING"]).get("s", ["1"])[0]), 10)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return _Body(body, pause, self._left)
+
+    def _left(self) -> None:
+        with self._lock:
+            self.active -= 1
 
     def close(self) -> None:
         closes.append(
@@ -66,6 +69,25 @@ class ReportingApp:
         )
 
 
+class _Body:
+    """A response that sends its bytes after ``pause`` seconds and reports its close."""
+
+    def __init__(self, body: bytes, pause: float, on_close: Any) -> None:
+        self.body = body
+        self.pause = pause
+        self.on_close = on_close
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self.pause:
+            time.sleep(self.pause)
+        yield self.body
+
+    def close(self) -> None:
+        on_close, self.on_close = self.on_close, None
+        if on_close is not None:
+            on_close()
+
+
 def stats() -> dict[str, Any]:
     return {
         "pid": os.getpid(),
@@ -75,6 +97,7 @@ def stats() -> dict[str, Any]:
         "checks": application.refresher.checks,
         "revision": application.refresher.revision,
         "installed_at": application.refresher.installed_at,
+        "listening": application.refresher.listening,
     }
 
 

@@ -29,7 +29,7 @@ from ..core.binds import Bind
 from ..wsgi.types import Environ, StartResponse
 from .exporter import metrics_available
 from .page import render_main, render_page
-from .status import read_worker_status, server_status
+from .status import read_retired, read_worker_status, server_status
 
 __all__ = ["TOKEN_ENV", "AdminApp", "AdminListener", "check_bind"]
 
@@ -56,7 +56,8 @@ class AdminApp:
 
     def status(self) -> dict[str, Any]:
         """The whole server's status, merged from every live worker."""
-        return server_status(read_worker_status(self.directory), self.route_table, self.server)
+        workers = read_worker_status(self.directory)  # retires the files of dead workers first
+        return server_status(workers, self.route_table, self.server, read_retired(self.directory))
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if self._token is not None and not self._authorized(environ):

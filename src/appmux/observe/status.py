@@ -4,14 +4,22 @@ Each serving process writes ``status-<pid>.json`` (see
 :mod:`appmux.observe.exporter`); :func:`server_status` merges the files of the
 live ones with the routing table into one JSON-ready view, the one the status
 page, ``/status.json`` and ``appmux status`` show.
+
+A worker that dies (a crash, ``max_requests``, a reload) leaves its counters
+behind, as prometheus-client does: :func:`retire_worker` folds its last
+totals (requests by route and status class, the pools' counters) into the
+run's ``retired.json``, once, so no total the page shows goes backwards while
+the server runs. Its gauges (live tenants, memory) leave with it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +27,23 @@ from ..core.pool import RECENT_FAILURES, STAT_NAMES
 from .exporter import STATUS_PREFIX
 from .observer import RECENT_KEYS
 
-__all__ = ["STALE_AFTER", "read_worker_status", "server_status"]
+__all__ = [
+    "STALE_AFTER",
+    "add_retired",
+    "read_retired",
+    "read_worker_status",
+    "retire_worker",
+    "server_status",
+]
 
 #: A worker whose snapshot is older than this many seconds is shown as stale.
 STALE_AFTER = 10.0
+#: The run's totals of dead workers, and the lock that guards them.
+RETIRED_FILE = "retired.json"
+RETIRED_LOCK = "retired.lock"
+#: Pool figures that are gauges: they leave with their worker.
+GAUGES = ("live", "negative")
+COUNTERS = tuple(name for name in STAT_NAMES if name not in GAUGES)
 
 
 def _alive(pid: int) -> bool:
@@ -36,7 +57,7 @@ def _alive(pid: int) -> bool:
 
 
 def read_worker_status(directory: Path) -> list[dict[str, Any]]:
-    """The status files of live processes (files of dead ones are removed)."""
+    """The status files of live processes (those of dead ones are retired)."""
     workers = []
     for path in sorted(directory.glob(f"{STATUS_PREFIX}*.json")):
         try:
@@ -44,7 +65,7 @@ def read_worker_status(directory: Path) -> list[dict[str, Any]]:
         except ValueError:
             continue
         if not _alive(pid):
-            path.unlink(missing_ok=True)
+            retire_worker(directory, pid)
             continue
         try:
             workers.append(json.loads(path.read_text()))
@@ -53,15 +74,91 @@ def read_worker_status(directory: Path) -> list[dict[str, Any]]:
     return workers
 
 
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    with open(directory / RETIRED_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def read_retired(directory: Path) -> dict[str, Any]:
+    """The totals of the run's dead workers (empty before the first one)."""
+    try:
+        data: dict[str, Any] = json.loads((directory / RETIRED_FILE).read_text())
+    except (OSError, ValueError):
+        return {"requests": 0, "workers": 0, "routes": {}, "dispatchers": {}}
+    return data
+
+
+def retire_worker(directory: Path, pid: int) -> bool:
+    """Fold dead worker ``pid``'s last status into the retired totals; False if done already.
+
+    Safe to call from several processes at once (the master that saw the
+    worker exit, the admin process that found its file): the status file is
+    claimed by an atomic rename, so it is counted once.
+    """
+    claimed = directory / f"dead-{pid}.json"
+    try:
+        (directory / f"{STATUS_PREFIX}{pid}.json").rename(claimed)
+    except OSError:
+        return False  # no file, or another process claimed it
+    try:
+        worker = json.loads(claimed.read_text())
+    except (OSError, ValueError):
+        worker = None  # cut short by the crash: nothing to add
+    if worker is not None:
+        with _locked(directory):
+            retired = add_retired(read_retired(directory), worker)
+            temporary = directory / f"{RETIRED_FILE}.{os.getpid()}.tmp"
+            temporary.write_text(json.dumps(retired))
+            temporary.replace(directory / RETIRED_FILE)
+    claimed.unlink(missing_ok=True)
+    return True
+
+
+def add_retired(retired: dict[str, Any], worker: dict[str, Any]) -> dict[str, Any]:
+    """``retired`` plus one dead worker's counters (not its gauges). Pure."""
+    routes = {
+        route: {**t, "by_class": dict(t["by_class"])} for route, t in retired["routes"].items()
+    }
+    for route, figures in worker["routes"].items():
+        entry = routes.setdefault(route, {"requests": 0, "by_class": {}})
+        entry["requests"] += figures["requests"]
+        for status_class, n in figures["by_class"].items():
+            entry["by_class"][status_class] = entry["by_class"].get(status_class, 0) + n
+    dispatchers = {label: dict(c) for label, c in retired["dispatchers"].items()}
+    for label, stats in worker["dispatchers"].items():
+        entry = dispatchers.setdefault(label, dict.fromkeys(COUNTERS, 0))
+        for name in COUNTERS:
+            entry[name] += stats[name]
+    return {
+        "requests": retired["requests"] + worker["requests"],
+        "workers": retired["workers"] + 1,
+        "routes": routes,
+        "dispatchers": dispatchers,
+    }
+
+
 def server_status(
-    workers: Iterable[dict[str, Any]], routes: list[dict[str, str]], server: dict[str, Any]
+    workers: Iterable[dict[str, Any]],
+    routes: list[dict[str, str]],
+    server: dict[str, Any],
+    retired: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Merge workers' summaries with the routing table (``appmux routes`` rows)."""
+    """Merge workers' summaries, and dead workers' ``retired`` totals, with the routing table.
+
+    ``routes`` are ``appmux routes`` rows. Totals (requests, errors, the
+    pools' counters) include the retired workers; gauges only the live ones.
+    """
     workers = list(workers)
     now = time.time()
     totals: dict[str, dict[str, int]] = {}
-    for worker in workers:
-        for route, figures in worker["routes"].items():
+    retired_routes = retired["routes"] if retired else {}
+    for figures_by_route in [retired_routes, *(worker["routes"] for worker in workers)]:
+        for route, figures in figures_by_route.items():
             entry = totals.setdefault(route, {"requests": 0, "errors": 0})
             entry["requests"] += figures["requests"]
             entry["errors"] += figures["by_class"].get("5xx", 0)
@@ -90,6 +187,13 @@ def server_status(
                 }
             )
     dispatchers: dict[str, dict[str, Any]] = {}
+    for label, counters in (retired["dispatchers"] if retired else {}).items():
+        dispatchers[label] = {
+            **dict.fromkeys(STAT_NAMES, 0),
+            **counters,
+            "recent_keys": [],
+            "failures": [],
+        }
     for worker in workers:
         for label, stats in worker["dispatchers"].items():
             merged = dispatchers.setdefault(
@@ -142,7 +246,8 @@ def server_status(
     return {
         "server": server,
         "generated_at": now,
-        "requests": sum(w["requests"] for w in workers),
+        "requests": sum(w["requests"] for w in workers) + (retired["requests"] if retired else 0),
+        "retired_workers": retired["workers"] if retired else 0,
         "routes": table,
         "dispatchers": dispatchers,
         "registry": registry,

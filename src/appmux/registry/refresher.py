@@ -61,6 +61,8 @@ class Refresher:
         self.checks = 0
         self.errors = 0
         self.outage: str | None = None
+        #: Whether this process's thread holds a ``LISTEN`` connection now.
+        self.listening = False
 
     # -- loading ------------------------------------------------------------------
 
@@ -136,6 +138,7 @@ class Refresher:
             try:
                 if listener is None and self.registry.notifies:
                     listener = self.registry.listener()
+                    self.listening = True
                 self.check()
                 if listener is None:
                     stop.wait(self.interval)
@@ -152,9 +155,11 @@ class Refresher:
                 if listener is not None:
                     listener.close()
                     listener = None
+                    self.listening = False
                 stop.wait(self.interval)
         if listener is not None:
             listener.close()
+            self.listening = False
 
     def _catch_up(self, announced: int) -> None:
         """Check until the announced revision is read (a notification can outrun

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from ..core.binds import parse_bind
 from ..observe.admin import TOKEN_ENV, AdminApp, AdminListener, check_bind
-from ..observe.exporter import STATUS_PREFIX, Exporter, metrics_available
+from ..observe.exporter import Exporter, metrics_available
 from ..observe.observer import Observer
+from ..observe.status import retire_worker
 from .config import ConfigError, SiteConfig
 from .site import route_rows
 
@@ -62,12 +63,12 @@ class Monitoring:
         self.listener.start()
 
     def worker_exited(self, pid: int) -> None:
-        """Mark a dead worker: its live gauges leave the sums, its status file goes."""
+        """Mark a dead worker: its live gauges leave the sums, its totals stay counted."""
         if metrics_available():
             from prometheus_client import multiprocess
 
             multiprocess.mark_process_dead(pid, str(self.directory))  # type: ignore[no-untyped-call]
-        (self.directory / f"{STATUS_PREFIX}{pid}.json").unlink(missing_ok=True)
+        retire_worker(self.directory, pid)
 
     def close(self) -> None:
         """Stop listening and remove the run's folder (in the process that made it only).
