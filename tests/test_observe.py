@@ -26,6 +26,15 @@ LABELS = {"root", "mount:/api", "tenants:*.example.com"}
 LABEL = "tenants:*.example.com"
 
 
+def admin_site(tmp_path: Path, name: str, routing: str) -> tuple[Path, str]:
+    """A config named ``name`` with an admin listener and ``routing`` over the observed apps."""
+    port = free_port()
+    shutil.copy(SITES / "observed_app.py", tmp_path / "observed_app.py")
+    config = tmp_path / name
+    config.write_text(f'[admin]\nbind = "127.0.0.1:{port}"\n{routing}')
+    return config, f"http://127.0.0.1:{port}"
+
+
 def site_config(tmp_path: Path, admin: str) -> Path:
     shutil.copy(SITES / "observed_app.py", tmp_path / "observed_app.py")
     path = tmp_path / "observed.toml"
@@ -168,16 +177,13 @@ def test_every_pool_and_duration_metric_counts_what_happened(tmp_path: Path) -> 
     """One waitress process and a bounded pool: every figure is known exactly."""
     metrics_home = tmp_path / "tmp"
     metrics_home.mkdir()
-    port = free_port()
-    shutil.copy(SITES / "observed_app.py", tmp_path / "observed_app.py")
-    config = tmp_path / "bounded.toml"
-    config.write_text(
-        f'[admin]\nbind = "127.0.0.1:{port}"\n'
+    config, admin = admin_site(
+        tmp_path,
+        "bounded.toml",
         '[mounts]\n"/" = "observed_app:root"\n"/api" = "observed_app:api"\n\n'
         '[hosts."*.example.com".tenants]\nby = "subdomain"\ndomain = "example.com"\n'
-        'factory = "observed_app:make_tenant"\nmax_instances = 3\n'
+        'factory = "observed_app:make_tenant"\nmax_instances = 3\n',
     )
-    admin = f"http://127.0.0.1:{port}"
     env = {"TMPDIR": str(metrics_home)}
     with serve(config, "--server", "waitress", tmp_path=tmp_path, env=env) as server:
         folders = list(metrics_home.glob("appmux-metrics-*"))
@@ -229,15 +235,12 @@ def test_every_pool_and_duration_metric_counts_what_happened(tmp_path: Path) -> 
 
 def test_a_tenants_node_with_a_default_app_is_counted_once(tmp_path: Path) -> None:
     """Regression (cc3386e): the default app's row is the tenants node's, not a second count."""
-    port = free_port()
-    shutil.copy(SITES / "observed_app.py", tmp_path / "observed_app.py")
-    config = tmp_path / "default.toml"
-    config.write_text(
-        f'[admin]\nbind = "127.0.0.1:{port}"\n'
+    config, admin = admin_site(
+        tmp_path,
+        "default.toml",
         '[tenants]\nby = "subdomain"\ndomain = "example.com"\n'
-        'factory = "observed_app:make_tenant"\ndefault = "observed_app:root"\n'
+        'factory = "observed_app:make_tenant"\ndefault = "observed_app:root"\n',
     )
-    admin = f"http://127.0.0.1:{port}"
     with serve(config, "--server", "waitress", tmp_path=tmp_path, ready_path="/") as server:
         for i in range(6):
             assert send(server, "/", host=f"t{i}.example.com").status_code == 200

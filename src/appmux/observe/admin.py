@@ -29,7 +29,7 @@ from ..core.binds import Bind
 from ..wsgi.types import Environ, StartResponse
 from .exporter import metrics_available
 from .page import render_main, render_page
-from .status import read_retired, read_worker_status, server_status
+from .status import process_running, read_retired, read_worker_status, server_status
 
 __all__ = ["TOKEN_ENV", "AdminApp", "AdminListener", "check_bind"]
 
@@ -200,25 +200,10 @@ class AdminListener:
             except ProcessLookupError:
                 return
             deadline = time.monotonic() + timeout
-            while _running(pid) and time.monotonic() < deadline:
+            while process_running(pid) and time.monotonic() < deadline:
                 time.sleep(0.02)
-            if not _running(pid):
+            if not process_running(pid):
                 return
-
-
-def _running(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie waiting for its reaper does not)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
 
 
 def _serve_admin(app: AdminApp, bind: Bind, sock: socket.socket, parent: int) -> None:
@@ -232,7 +217,7 @@ def _serve_admin(app: AdminApp, bind: Bind, sock: socket.socket, parent: int) ->
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     def watch_parent() -> None:
-        while _running(parent):
+        while process_running(parent):
             time.sleep(0.5)
         server.shutdown()  # orphaned: the server is gone
 

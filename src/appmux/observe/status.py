@@ -30,6 +30,7 @@ from .observer import RECENT_KEYS
 __all__ = [
     "STALE_AFTER",
     "add_retired",
+    "process_running",
     "read_retired",
     "read_worker_status",
     "retire_worker",
@@ -46,14 +47,19 @@ GAUGES = ("live", "negative")
 COUNTERS = tuple(name for name in STAT_NAMES if name not in GAUGES)
 
 
-def _alive(pid: int) -> bool:
+def process_running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its reaper does not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
         return True
-    return True
 
 
 def read_worker_status(directory: Path) -> list[dict[str, Any]]:
@@ -64,7 +70,7 @@ def read_worker_status(directory: Path) -> list[dict[str, Any]]:
             pid = int(path.stem[len(STATUS_PREFIX) :])
         except ValueError:
             continue
-        if not _alive(pid):
+        if not process_running(pid):
             retire_worker(directory, pid)
             continue
         try:
