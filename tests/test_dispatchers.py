@@ -426,3 +426,24 @@ def test_lazy_dispatcher_keyed_by_whole_host() -> None:
     assert call(app, host="shop.example.com.").text == "tenant:shop.example.com||/"
     assert call(app, host="bad host").status == 400
     assert factory.calls == ["shop.example.com"]
+
+
+def test_built_in_key_rules_are_still_key_functions_of_the_environ() -> None:
+    from werkzeug.exceptions import BadRequest
+
+    from appmux import SubdomainKey, path_segment_key
+
+    assert host_key(make_environ(host="Shop.Example.COM:8080")) == "shop.example.com"
+    assert header_key("X-Tenant")(make_environ(HTTP_X_TENANT="ACME")) == "acme"
+    assert header_key("X-Tenant")(make_environ()) is None
+    assert path_segment_key(make_environ("/acme/x")) == "acme"
+    assert path_segment_key(make_environ("/")) is None
+    assert SubdomainKey("example.com")(make_environ(host="a.b.example.com")) == "a.b"
+    with pytest.raises(BadRequest):
+        SubdomainKey("example.com")(make_environ(host="evilexample.com"))
+    with pytest.raises(BadRequest):
+        host_key(make_environ(host="bad host"))
+    # ...and a custom key function can build on them.
+    app = LazyDispatcher(lambda environ: host_key(environ).split(".")[0], RecordingFactory())
+    assert call(app, host="acme.example.com").text == "tenant:acme||/"
+    assert call(app, host="bad host").status == 400

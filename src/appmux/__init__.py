@@ -18,7 +18,7 @@ routing rules and the pool), :mod:`appmux.wsgi`, :mod:`appmux.registry`,
 
 from __future__ import annotations
 
-from .core.keys import SubdomainKey, header_key, host_key, is_safe_key, path_segment_key
+from .core.keys import is_safe_key
 from .core.pool import CreationFailed, InstancePool, PoolOptions, PoolStats
 from .registry import Registry, TenantDispatcher, TenantRecord
 from .wsgi import (
@@ -28,6 +28,7 @@ from .wsgi import (
     PathDispatcher,
     SubdomainDispatcher,
 )
+from .wsgi.keys import SubdomainKey, header_key, host_key, path_segment_key
 
 __all__ = [
     "CreationFailed",

@@ -21,10 +21,11 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
-__all__ = ["ProcessThread", "Prunable", "reaper"]
+__all__ = ["ProcessThread", "Prunable", "forking_helper", "reaper"]
 
 logger = logging.getLogger("appmux")
 
@@ -97,22 +98,43 @@ class ProcessThread:
             except Exception:
                 logger.exception("%s failed at exit", self.name)
 
-    def _after_fork_in_child(self) -> None:
-        was_running = self._pid != 0
+    def _forget(self) -> None:
+        """In a forked child: the parent's thread is gone, and its lock may have been held."""
         self._pid = 0
         self._thread = None
-        self._lock = threading.Lock()  # it may have been held at fork
+        self._lock = threading.Lock()
+
+    def _after_fork_in_child(self) -> None:
+        was_running = self._pid != 0
+        self._forget()
         wanted = self._in_child(was_running) if self._in_child is not None else was_running
         if wanted and not self.stopping.is_set():
             self.ensure_running()
 
 
 _threads: weakref.WeakSet[ProcessThread] = weakref.WeakSet()
+# False in a child forked by forking_helper(): it resets every thread, starts none.
+_restart_in_child = True
+
+
+@contextmanager
+def forking_helper() -> Iterator[None]:
+    """Fork inside this block for a helper process (the admin listener) that runs none
+    of the serving threads: its at-fork reset starts nothing."""
+    global _restart_in_child
+    _restart_in_child = False
+    try:
+        yield
+    finally:
+        _restart_in_child = True
 
 
 def _after_fork_in_child() -> None:
     for thread in list(_threads):
-        thread._after_fork_in_child()
+        if _restart_in_child:
+            thread._after_fork_in_child()
+        else:
+            thread._forget()
 
 
 def _at_exit() -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from ..background import forking_helper
 from ..core.binds import Bind
 from ..wsgi.types import Environ, StartResponse
 from .exporter import metrics_available
@@ -160,12 +161,14 @@ class AdminListener:
         # Forked twice, so the admin process is no child of the server: a
         # pre-fork master's children are its workers, and it reaps only those.
         read_end, write_end = os.pipe()
-        middle = os.fork()
+        with forking_helper():  # the admin process runs none of the serving threads
+            middle = os.fork()
         if middle == 0:
             status = 0
             try:
                 os.close(read_end)
-                admin = os.fork()
+                with forking_helper():
+                    admin = os.fork()
                 if admin == 0:
                     os.close(write_end)
                     try:

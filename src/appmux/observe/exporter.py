@@ -143,21 +143,23 @@ class Exporter:
 
     def ensure_running(self) -> None:
         """Start this process's thread unless it runs (cheap when it does)."""
-        if self._metrics is None and metrics_available():
-            self._metrics = _Metrics()
         self._thread.ensure_running()
 
-    def _forked(self, was_exporting: bool) -> bool:
-        """In a forked child: start over with this process's own figures."""
+    def _forked(self, _was_exporting: bool) -> bool:
+        """In a forked child (a worker): start over with its own figures, and export at once,
+        so a worker shows on the status page before its first request."""
         self._last = {}
         self._tenant_labels = {}
         self.observer.meter.started_at = time.time()
         self.observer.meter.drain()  # the parent's requests were the parent's to export
         self.observer.route_totals.clear()
         self.observer.requests = 0
-        return was_exporting
+        return True
 
     def _run(self, stop: threading.Event) -> None:
+        # Created in the process that exports (a worker), never in a pre-fork master.
+        if self._metrics is None and metrics_available():
+            self._metrics = _Metrics()
         while not stop.wait(self.interval):
             try:
                 self.flush()

@@ -19,7 +19,6 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import create_environ
 
-from ..core.keys import header_key
 from ..observe import MeteredApp, Observer, RouteLabel
 from ..observe.meter import TenantRouteLabel
 from ..registry import Registry, SchemaTooNew, TenantDispatcher
@@ -30,6 +29,7 @@ from ..wsgi import (
     PathDispatcher,
     SubdomainDispatcher,
 )
+from ..wsgi.keys import header_key
 from ..wsgi.types import Environ, ResponseBody, StartResponse, WSGIApplication
 from .config import (
     REGISTRY_URL_ENV,

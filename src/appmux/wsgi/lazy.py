@@ -36,7 +36,7 @@ from typing import Any
 from werkzeug.exceptions import HTTPException, NotFound
 
 from ..background import reaper
-from ..core.keys import KeyRule, SubdomainKey, path_segment_key
+from ..core.keys import KeyRule
 from ..core.lease import Lease
 from ..core.pool import FailureRecord, InstancePool, PoolOptions, PoolStats
 from ..core.prefixes import split_head
@@ -45,6 +45,7 @@ from ..core.routing import Answer, Route
 from .answers import respond
 from .body import ReleasingBody
 from .environ import TENANT_KEY, consume, environ_field, token_reader
+from .keys import SubdomainKey, path_segment_key
 from .types import Environ, ResponseBody, StartResponse, WSGIApplication
 
 __all__ = ["AppFactory", "KeyFunc", "LazyDispatcher", "PathDispatcher", "SubdomainDispatcher"]
