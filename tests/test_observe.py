@@ -152,7 +152,7 @@ def test_a_dead_workers_requests_stay_counted_and_its_gauges_leave(tmp_path: Pat
         tenant_requests = before["routes"]
         victim = before["workers"][0]["pid"]
         os.kill(victim, signal.SIGKILL)
-        # Its replacement shows once it has served (it writes no status file before).
+        # gunicorn forks a replacement, which exports at once: the victim leaves the view.
         assert wait_for(lambda: victim not in {w["pid"] for w in status()["workers"]})
         after = status()
         # Totals never go backwards: the dead worker's requests stay counted...

@@ -125,12 +125,15 @@ class _Builder:
 
     def load(self, ref: str, key: str, role: str) -> Any:
         try:
-            return self.loader(ref, key, role)
+            loaded = self.loader(ref, key, role)
         except ConfigError as exc:
             if self.errors is None:
                 raise
             self.errors.append(exc)
             return NotFound() if role == "app" else (lambda key: None)
+        if isinstance(loaded, TenantDispatcher):  # built by user code: warmed all the same
+            self.tenant_dispatchers.append(loaded)
+        return loaded
 
     def site(self) -> WSGIApplication:
         app = self.build(self.config.root)
@@ -195,8 +198,8 @@ class _Builder:
         except SchemaTooNew as exc:
             raise ConfigError(self.config.path, "registry", str(exc)) from None
         finally:
-            if self._registry is not None:
-                self._registry.close()  # each serving process opens its own connection
+            for tenants in self.tenant_dispatchers:
+                tenants.registry.close()  # each serving process opens its own connection
 
     def tenants(self, node: TenantsNode, host: str, prefix: str) -> WSGIApplication:
         dispatcher = self.dispatcher(node, host, prefix)
