@@ -95,17 +95,26 @@ class PoolOptions:
             value = getattr(self, option.name)
             if value is None and option.default is None:
                 continue
-            if option.metadata["kind"] == "count":
-                if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                    raise ValueError(f"{option.name} must be a positive int, not {value!r}")
-            elif (
-                not isinstance(value, int | float)
-                or isinstance(value, bool)
-                or value < 0
-                or (option.metadata["positive"] and value == 0)
-            ):
-                what = "positive" if option.metadata["positive"] else ">= 0"
-                raise ValueError(f"{option.name} must be {what}, not {value!r}")
+            problem = self.problem(option.name, value)
+            if problem is not None:
+                raise ValueError(f"{option.name} {problem}, not {value!r}")
+
+    @classmethod
+    def problem(cls, name: str, value: Any) -> str | None:
+        """What is wrong with ``value`` for option ``name`` (``"must be ..."``), or ``None``.
+
+        The one check of every option, for the constructors and the config schema.
+        """
+        option = next(option for option in fields(cls) if option.name == name)
+        if option.metadata["kind"] == "count":
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+            return None if ok else "must be a whole number >= 1"
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return "must be a number of seconds"
+        if value < 0 or (option.metadata["positive"] and value == 0):
+            # The wording since 0.1; 0 is allowed where the option is not "positive".
+            return "must be positive"
+        return None
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

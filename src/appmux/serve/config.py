@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
@@ -505,20 +505,12 @@ class _Parser:
     def pool_options(self, table: dict[str, Any], key: str) -> dict[str, Any]:
         """The pool's options given in a ``[tenants]`` table, checked by their kind."""
         options: dict[str, Any] = {}
-        for option in fields(PoolOptions):
-            name = option.name
-            if name not in table:
-                continue
-            value = table[name]
-            if option.metadata["kind"] == "count":
-                if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                    raise self.error(_join(key, name), "must be a whole number >= 1")
-            else:
-                if not isinstance(value, int | float) or isinstance(value, bool):
-                    raise self.error(_join(key, name), "must be a number of seconds")
-                if value < 0 or (option.metadata["positive"] and value == 0):
-                    raise self.error(_join(key, name), "must be positive")
-            options[name] = value
+        for name in PoolOptions.names():
+            if name in table:
+                problem = PoolOptions.problem(name, table[name])
+                if problem is not None:
+                    raise self.error(_join(key, name), problem)
+                options[name] = table[name]
         return options
 
     def base_domains(self, value: Any, key: str) -> tuple[str, ...]:
