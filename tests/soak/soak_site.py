@@ -45,16 +45,26 @@ class Ledger:
         self.folder = Path(folder) if folder else None
         self._fd: int | None = None
         self._pid = 0
+        # Two request threads of a fresh worker must not both see the file as open
+        # while only one has opened it: the other would lose its line.
+        self._lock = threading.Lock()
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
 
     def write(self, *fields: object) -> None:
         if self.folder is None:
             return
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
-            path = self.folder / f"ledger-{self._pid}.log"
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         line = "\t".join(str(f) for f in fields) + "\n"
-        os.write(self._fd, line.encode())  # type: ignore[arg-type]
+        with self._lock:
+            if self._pid != os.getpid():
+                path = self.folder / f"ledger-{os.getpid()}.log"
+                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                self._pid = os.getpid()
+            fd = self._fd
+        assert fd is not None
+        os.write(fd, line.encode())
 
 
 ledger = Ledger(os.environ.get("SOAK_LEDGER"))
