@@ -31,6 +31,7 @@ __all__ = [
     "SubdomainKey",
     "header_key",
     "host_key",
+    "is_rule",
     "is_safe_key",
     "path_segment_key",
 ]
@@ -190,3 +191,8 @@ host_key = HostKey()
 
 #: Key requests by their first path segment, consumed from the path.
 path_segment_key = PathSegmentKey()
+
+
+def is_rule(key: object) -> bool:
+    """Whether ``key`` is a key rule (it says what it ``reads`` and has ``key_of``)."""
+    return hasattr(key, "reads") and callable(getattr(key, "key_of", None))

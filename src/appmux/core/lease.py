@@ -22,7 +22,17 @@ logger = logging.getLogger("appmux")
 class Lease:
     """One key's app and the requests in flight on it."""
 
-    __slots__ = ("key", "app", "answer", "tracked", "retired", "_close", "_lock", "_active")
+    __slots__ = (
+        "key",
+        "app",
+        "answer",
+        "tracked",
+        "retired",
+        "closed",
+        "_close",
+        "_lock",
+        "_active",
+    )
 
     def __init__(self, key: str, app: Any, *, answer: bool = False) -> None:
         close = getattr(app, "close", None)
@@ -36,6 +46,8 @@ class Lease:
         self.tracked = self._close is not None
         #: True once retired: the lease takes no new requests.
         self.retired = False
+        #: True once ``close()`` was called (it is called at most once).
+        self.closed = False
         self._lock = threading.Lock()
         self._active = 0
 
@@ -65,7 +77,21 @@ class Lease:
         if close_now:
             self._close_app()
 
+    @property
+    def active(self) -> int:
+        """Requests (and websockets) in flight on the app."""
+        return self._active
+
+    def force_close(self) -> None:
+        """Close a retired app now, in flight or not (a drain timeout ran out)."""
+        if self.retired:
+            self._close_app()
+
     def _close_app(self) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
         if self._close is None:
             return
         try:

@@ -47,6 +47,7 @@ __all__ = [
     "InstancePool",
     "PoolOptions",
     "PoolStats",
+    "WouldCreate",
     "summarize_exception",
 ]
 
@@ -60,6 +61,10 @@ RECENT_USES = 4096
 T = TypeVar("T")
 
 logger = logging.getLogger("appmux")
+
+
+class WouldCreate(Exception):
+    """``get(key, create=False)`` found no value: getting one means creating or waiting."""
 
 
 class CreationFailed(Exception):
@@ -279,12 +284,15 @@ class InstancePool(Generic[T]):
 
     # -- the hot path ------------------------------------------------------
 
-    def get(self, key: str) -> T | None:
+    def get(self, key: str, create: bool = True) -> T | None:
         """The value for ``key``, creating it on first use.
 
         Returns ``None`` for a key without a value. Raises
         :class:`CreationFailed` while the key is backing off after a failure,
         or when another request's creation of it took over ``create_timeout``.
+        With ``create=False`` it never blocks: where it would create the value
+        or wait for another creation it raises :class:`WouldCreate` instead
+        (an event loop then asks again from a thread).
         """
         entry = self._live.get(key)
         if entry is not None:
@@ -298,16 +306,16 @@ class InstancePool(Generic[T]):
                 if now - entry.last_used >= self._idle_timeout:
                     # Idle too long: retired, never revived by this lookup.
                     self._retire_entry(key, entry)
-                    return self._get_slow(key)
+                    return self._get_slow(key, create)
                 entry.last_used = now
                 if now >= self._next_sweep:
                     self.prune()
             return entry.value
-        return self._get_slow(key)
+        return self._get_slow(key, create)
 
     # -- the slow path -----------------------------------------------------
 
-    def _get_slow(self, key: str) -> T | None:
+    def _get_slow(self, key: str, create: bool = True) -> T | None:
         now = self._clock()
         if now >= self._next_sweep:
             self.prune()
@@ -322,11 +330,14 @@ class InstancePool(Generic[T]):
             if entry is not None:  # created while we were getting here
                 self._hits += 1
                 return entry.value
-            self._misses += 1
             retry_at = self._failed.get(key)
+            if retry_at is not None and retry_at > now:
+                self._misses += 1
+                raise CreationFailed(key, retry_at - now)
+            if not create:
+                raise WouldCreate(key)
+            self._misses += 1
             if retry_at is not None:
-                if retry_at > now:
-                    raise CreationFailed(key, retry_at - now)
                 del self._failed[key]
             creation = self._creating.get(key)
             owner = creation is None

@@ -59,19 +59,23 @@ class LazyRouter:
         self.routes: dict[Any, Route] = {}
         self._epoch = 0
 
-    def route(self, token: str) -> Route | Answer | None:
+    def route(self, token: str, create: bool = True) -> Route | Answer | None:
         """Resolve a raw token with the rule (``None``: the default app)."""
         assert self.rule is not None
         key = self.rule.key_of(token)
         if key is None or type(key) is Answer:
             return key
-        return self.route_key(key, token)  # type: ignore[arg-type]
+        return self.route_key(key, token, create)  # type: ignore[arg-type]
 
-    def route_key(self, key: str, token: str | None = None) -> Route | Answer | None:
+    def route_key(
+        self, key: str, token: str | None = None, create: bool = True
+    ) -> Route | Answer | None:
         """The route for ``key``, creating its app on first use.
 
         A tracked app's route comes with its lease entered: the caller must
-        call ``route.lease.leave()`` when the response is finished.
+        call ``route.lease.leave()`` when the response is finished. With
+        ``create=False`` a key whose app must first be made (or waited for)
+        raises :class:`~appmux.core.pool.WouldCreate`.
         """
         if not is_safe_key(key):
             return None
@@ -79,7 +83,7 @@ class LazyRouter:
         while True:
             epoch = self._epoch
             try:
-                lease = self.pool.get(key)
+                lease = self.pool.get(key, create)
             except CreationFailed as failure:
                 return Answer(503, UNAVAILABLE, retry_after=max(1, math.ceil(failure.retry_after)))
             if lease is None:

@@ -35,6 +35,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..core.hosts import normalize_domain
+from ..core.lease import Lease
+from ..core.pool import InstancePool
+from ..core.router import LazyRouter
 from ..wsgi.lazy import LazyDispatcher
 from ..wsgi.types import WSGIApplication
 from .records import TenantRecord
@@ -43,24 +46,21 @@ from .routing import TenantHosts
 from .snapshot import Snapshot, changed_keys
 from .store import Registry
 
-__all__ = ["TenantDispatcher"]
+__all__ = ["RegistryTenants", "TenantDispatcher"]
 
 RecordFactory = Callable[[TenantRecord], "WSGIApplication | None"]
 
 
-class TenantDispatcher(LazyDispatcher):
-    """Serve one app per registry tenant, by custom domain or subdomain of a base domain.
+class RegistryTenants:
+    """What both forms of :class:`TenantDispatcher` do: follow a registry, resolve hosts.
 
-    :param registry: the :class:`~appmux.registry.Registry` to follow.
-    :param create_app: ``create_app(record)`` builds an active tenant's WSGI app.
-    :param base_domains: ``acme.example.com`` is tenant ``acme`` for base ``example.com``.
-    :param refresh_interval: seconds between the refresher's revision checks.
-    :param unknown_tenant_app: answers hosts of unknown tenants (a sign-up page);
-        a 404 if ``None``.
-    :param suspended_status: the status suspended tenants get (403 by default).
-    :param options: the pool's options as keywords (``max_instances``,
-        ``idle_timeout``, ``failure_backoff``, ``create_timeout``...).
+    Mixed in before a ``LazyDispatcher`` (WSGI or ASGI), which it configures
+    with the registry's key rule and a factory of records.
     """
+
+    _router: LazyRouter
+    _pool: InstancePool[Lease]
+    clear: Callable[[], None]
 
     def __init__(
         self,
@@ -69,7 +69,7 @@ class TenantDispatcher(LazyDispatcher):
         *,
         base_domains: Iterable[str] = (),
         refresh_interval: float = 1.0,
-        unknown_tenant_app: WSGIApplication | None = None,
+        unknown_tenant_app: Any | None = None,
         suspended_status: int = 403,
         **options: Any,
     ) -> None:
@@ -89,7 +89,7 @@ class TenantDispatcher(LazyDispatcher):
             suspended_status=suspended_status,
             refresh_interval=refresh_interval,
         )
-        super().__init__(
+        super().__init__(  # type: ignore[call-arg]
             rule,
             self._create_for_key,
             default_app=unknown_tenant_app,
@@ -153,3 +153,18 @@ class TenantDispatcher(LazyDispatcher):
         """Stop following the registry and retire every app."""
         self.refresher.stop()
         self.clear()
+
+
+class TenantDispatcher(RegistryTenants, LazyDispatcher):
+    """Serve one app per registry tenant, by custom domain or subdomain of a base domain.
+
+    :param registry: the :class:`~appmux.registry.Registry` to follow.
+    :param create_app: ``create_app(record)`` builds an active tenant's WSGI app.
+    :param base_domains: ``acme.example.com`` is tenant ``acme`` for base ``example.com``.
+    :param refresh_interval: seconds between the refresher's revision checks.
+    :param unknown_tenant_app: answers hosts of unknown tenants (a sign-up page);
+        a 404 if ``None``.
+    :param suspended_status: the status suspended tenants get (403 by default).
+    :param options: the pool's options as keywords (``max_instances``,
+        ``idle_timeout``, ``failure_backoff``, ``create_timeout``...).
+    """

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from werkzeug.exceptions import BadRequest, NotFound
 
 from ..core.hosts import HostMemo, HostTable, parse_host
+from ..interop import as_wsgi
 from .environ import request_host
 from .types import Environ, ResponseBody, StartResponse, WSGIApplication
 
@@ -41,10 +42,15 @@ class HostDispatcher:
         for pattern, app in hosts.items():
             if not callable(app):
                 raise TypeError(f"the app for host {pattern!r} is not callable: {app!r}")
-        self._table: HostTable[WSGIApplication] = HostTable(hosts)
+        self._table: HostTable[WSGIApplication] = HostTable(
+            {
+                pattern: as_wsgi(app, f"the app for host {pattern!r}")
+                for pattern, app in hosts.items()
+            }
+        )
         if default_app is not None and not callable(default_app):
             raise TypeError(f"default_app must be a WSGI app, not {default_app!r}")
-        self.default_app: WSGIApplication = default_app or NotFound()
+        self.default_app: WSGIApplication = as_wsgi(default_app, "the default app") or NotFound()
         # Room for every configured host in a few spellings, bounded all the same.
         limit = 4096 + 2 * len(self._table)
         self._memo: HostMemo[WSGIApplication] = HostMemo(self._resolve, limit)

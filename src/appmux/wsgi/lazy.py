@@ -36,12 +36,13 @@ from typing import Any
 from werkzeug.exceptions import HTTPException, NotFound
 
 from ..background import reaper
-from ..core.keys import KeyRule
+from ..core.keys import KeyRule, is_rule
 from ..core.lease import Lease
 from ..core.pool import FailureRecord, InstancePool, PoolOptions, PoolStats
 from ..core.prefixes import split_head
 from ..core.router import LazyRouter
 from ..core.routing import Answer, Route
+from ..interop import ASGIBridge, as_wsgi, is_asgi
 from .answers import respond
 from .body import ReleasingBody
 from .environ import TENANT_KEY, consume, environ_field, token_reader
@@ -53,10 +54,6 @@ __all__ = ["AppFactory", "KeyFunc", "LazyDispatcher", "PathDispatcher", "Subdoma
 AppFactory = Callable[[str], "WSGIApplication | None"]
 #: A custom key function: the environ to a key, ``None``, or a raised ``HTTPException``.
 KeyFunc = Callable[[Environ], "str | None"]
-
-
-def _is_rule(key: object) -> bool:
-    return hasattr(key, "reads") and callable(getattr(key, "key_of", None))
 
 
 class LazyDispatcher:
@@ -89,14 +86,14 @@ class LazyDispatcher:
         tenant_of: Callable[[str], Any] | None = None,
         **options: Any,
     ) -> None:
-        if not callable(create_app) or not (callable(key_func) or _is_rule(key_func)):
+        if not callable(create_app) or not (callable(key_func) or is_rule(key_func)):
             raise TypeError("key_func and create_app must be callable")
         if default_app is not None and not callable(default_app):
             raise TypeError(f"default_app must be a WSGI app, not {default_app!r}")
         pool_options = PoolOptions.from_keywords(type(self).__name__, options)
         self.key_func = key_func
         self.create_app = create_app
-        self.default_app: WSGIApplication = default_app or NotFound()
+        self.default_app: WSGIApplication = as_wsgi(default_app, "the default app") or NotFound()
         self._rewrite = rewrite
         self._pool: InstancePool[Lease] = InstancePool(
             self._create_lease,
@@ -106,7 +103,7 @@ class LazyDispatcher:
             on_retire=lambda _key, lease: lease.retire(),
             watch=lambda pool: reaper.watch(pool, pool.options.idle_timeout or 0),
         )
-        rule: KeyRule | None = key_func if _is_rule(key_func) else None  # type: ignore[assignment]
+        rule: KeyRule | None = key_func if is_rule(key_func) else None  # type: ignore[assignment]
         unbounded = pool_options.max_instances is None and pool_options.idle_timeout is None
         memoize = unbounded and rule is not None and rewrite is None
         self._router = LazyRouter(self._pool, rule, memoize=memoize, tenant_of=tenant_of)
@@ -128,6 +125,10 @@ class LazyDispatcher:
                 f"create_app({key!r}) returned {app!r} ({type(app).__name__}),"
                 " which is not a WSGI application"
             )
+        if is_asgi(app):  # served on the loop thread; its lifespan starts in this creation
+            bridge = ASGIBridge(app, f"the app for {key!r}")
+            bridge.startup()
+            return Lease(key, bridge)
         return Lease(key, app, answer=isinstance(app, HTTPException))
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> ResponseBody:

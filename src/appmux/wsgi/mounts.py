@@ -7,7 +7,8 @@
 
 The longest mount prefix wins, on segment boundaries only (``/api`` matches
 ``/api`` and ``/api/x``, never ``/apix``). The prefix is appended to
-``SCRIPT_NAME`` and ``PATH_INFO`` becomes the rest. Unlike werkzeug's version,
+``SCRIPT_NAME`` and ``PATH_INFO`` becomes the rest. A mounted ASGI app is served
+through :func:`appmux.interop.as_wsgi`. Unlike werkzeug's version,
 a lookup inspects the path only as deep as the deepest mount, so long request
 paths cost no more than short ones. Requests that match no mount reach ``app``
 with the environ untouched.
@@ -19,6 +20,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from ..core.prefixes import PrefixTable
+from ..interop import as_wsgi
 from .types import Environ, ResponseBody, StartResponse, WSGIApplication
 
 __all__ = ["DispatcherMiddleware"]
@@ -41,7 +43,8 @@ class DispatcherMiddleware:
         for prefix, mounted in mounts.items():
             if not callable(mounted):
                 raise TypeError(f"the app mounted at {prefix!r} is not callable: {mounted!r}")
-        self.app = app
+            mounts[prefix] = as_wsgi(mounted, f"the app mounted at {prefix!r}")
+        self.app = as_wsgi(app, "the default app")
         self._table = PrefixTable(mounts)
         self._match = self._table.match
 
@@ -54,7 +57,7 @@ class DispatcherMiddleware:
         path = environ.get("PATH_INFO", "")
         found = self._match(path)
         if found is None:
-            return self.app(environ, start_response)
+            return self.app(environ, start_response)  # type: ignore[no-any-return]
         end, app = found
         environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + path[:end]
         environ["PATH_INFO"] = path[end:]

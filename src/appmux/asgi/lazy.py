@@ -1,0 +1,316 @@
+"""Lazy dispatchers, the ASGI forms of :mod:`appmux.wsgi.lazy`: same names, same arguments.
+
+The same :class:`~appmux.core.router.LazyRouter` decides (route memo, pool,
+single-flight creation, answers). A request whose app is live is served on
+the event loop with no thread hop; creating an app (``create_app`` and, for
+an ASGI app, its lifespan startup) runs in the shared thread pool, so a slow
+factory never blocks the loop. A factory may return a WSGI or an ASGI app.
+Each ASGI instance has its own lifespan and ``state``; a failed or timed-out
+startup is a creation failure (``503`` with ``Retry-After``). A retired
+instance shuts down once its requests and websockets have ended, or after
+``[asgi] drain_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from types import MappingProxyType
+from typing import Any
+
+from werkzeug.exceptions import HTTPException, NotFound
+
+from ..background import reaper
+from ..core.keys import KeyRule, is_rule
+from ..core.lease import Lease
+from ..core.pool import FailureRecord, InstancePool, PoolOptions, PoolStats, WouldCreate
+from ..core.router import LazyRouter
+from ..core.routing import Answer, Route
+from ..interop import Lifespan, WSGIBridge, is_asgi, settings
+from ..interop.threads import run_in_thread
+from ..wsgi.keys import SubdomainKey, path_segment_key
+from .answers import ExceptionApp, send_answer, send_exception
+from .nodes import Node, static_app
+from .scope import TENANT_KEY, consume, token_reader
+from .types import Receive, Scope, Send
+
+__all__ = ["Instance", "LazyDispatcher", "PathDispatcher", "SubdomainDispatcher"]
+
+
+class Instance:
+    """One key's ASGI app with its own ``state`` (and lifespan, if it has one)."""
+
+    __slots__ = ("app", "lifespan")
+
+    def __init__(self, app: Any, lifespan: Lifespan) -> None:
+        self.app = app
+        self.lifespan = lifespan
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["state"] = self.lifespan.state.copy()
+        await self.app(scope, receive, send)
+
+
+class _ClosingInstance(Instance):
+    """An instance whose lifespan runs: ``close()`` (once retired and idle) shuts it down."""
+
+    __slots__ = ("loop",)
+
+    def __init__(self, app: Any, lifespan: Lifespan, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(app, lifespan)
+        self.loop = loop
+
+    def close(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(asyncio.ensure_future, self.lifespan.shutdown())
+
+
+class LazyDispatcher(Node):
+    """Dispatch to per-key apps that ``create_app(key)`` builds on first use.
+
+    The arguments are :class:`appmux.wsgi.LazyDispatcher`'s; a custom key
+    function receives the scope. ``create_app`` may return an ASGI or a WSGI
+    app, ``None``, or an ``HTTPException`` to answer the key's requests with.
+    """
+
+    def __init__(
+        self,
+        key_func: Any,
+        create_app: Callable[[str], Any],
+        *,
+        default_app: Any | None = None,
+        rewrite: Callable[[Scope, str], None] | None = None,
+        tenant_of: Callable[[str], Any] | None = None,
+        **options: Any,
+    ) -> None:
+        if not callable(create_app) or not (callable(key_func) or is_rule(key_func)):
+            raise TypeError("key_func and create_app must be callable")
+        if default_app is not None and not callable(default_app):
+            raise TypeError(f"default_app must be an ASGI or WSGI app, not {default_app!r}")
+        pool_options = PoolOptions.from_keywords(type(self).__name__, options)
+        self.key_func = key_func
+        self.create_app = create_app
+        self.default_app = static_app(default_app or NotFound(), "the default app")
+        self._rewrite = rewrite
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pool: InstancePool[Lease] = InstancePool(
+            self._create_lease,
+            pool_options,
+            accept_key=None,
+            is_answer=lambda lease: lease.answer,
+            on_retire=self._retire,
+            watch=lambda pool: reaper.watch(pool, pool.options.idle_timeout or 0),
+        )
+        rule: KeyRule | None = key_func if is_rule(key_func) else None
+        unbounded = pool_options.max_instances is None and pool_options.idle_timeout is None
+        memoize = unbounded and rule is not None and rewrite is None
+        self._router = LazyRouter(self._pool, rule, memoize=memoize, tenant_of=tenant_of)
+        self._rule = rule
+        self._read = token_reader(rule.reads) if rule is not None else None
+        self._memoized = memoize
+        self._routes: dict[Any, Route] = self._router.routes
+        self._route_hits = 0
+
+    # -- instances ------------------------------------------------------------------
+
+    def _create_lease(self, key: str) -> Lease | None:
+        """Build ``key``'s app (in a pool thread): the factory, then its lifespan startup."""
+        app = self.create_app(key)
+        if app is None:
+            return None
+        if isinstance(app, HTTPException):
+            return Lease(key, ExceptionApp(app), answer=True)
+        if not callable(app):
+            raise TypeError(
+                f"create_app({key!r}) returned {app!r} ({type(app).__name__}),"
+                " which is not an ASGI or WSGI application"
+            )
+        if not is_asgi(app):
+            return Lease(key, WSGIBridge(app))
+        lifespan = Lifespan(app, f"the app for {key!r}")
+        loop = self._loop
+        if loop is None:  # created outside a request (a warm-up): run on a loop of our own
+            asyncio.run(lifespan.startup())
+            return Lease(key, Instance(app, lifespan))
+        asyncio.run_coroutine_threadsafe(lifespan.startup(), loop).result()
+        if lifespan.supported or callable(getattr(app, "close", None)):
+            return Lease(key, _ClosingInstance(app, lifespan, loop))
+        return Lease(key, Instance(app, lifespan))
+
+    def _retire(self, _key: str, lease: Lease) -> None:
+        lease.retire()
+        loop = self._loop
+        if not lease.closed and loop is not None and not loop.is_closed():
+            # Requests or websockets still in flight: they get drain_timeout, then it closes.
+            loop.call_soon_threadsafe(loop.call_later, settings.drain_timeout, lease.force_close)
+
+    # -- serving --------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.serve_lifespan(scope, receive, send)
+            return
+        read = self._read
+        if read is not None:
+            token = read(scope)
+            route = self._routes.get(token) if self._memoized else None
+            if route is not None:
+                self._route_hits += 1
+                app, consumed, tenant, _ = route
+                if consumed:
+                    consume(scope, consumed)
+                if tenant is not None:
+                    scope[TENANT_KEY] = tenant
+                await app(scope, receive, send)
+                return
+            found = await self._route(token, None)
+            key = None
+        else:
+            try:
+                key = self.key_func(scope)
+            except HTTPException as error:
+                await send_exception(error, scope, receive, send)
+                return
+            found = None if key is None else await self._route(None, key)
+        if found is None:
+            await self.default_app(scope, receive, send)
+            return
+        if type(found) is Answer:
+            await send_answer(found, scope, receive, send)
+            return
+        app, consumed, tenant, lease = found  # type: ignore[misc]
+        if consumed:
+            consume(scope, consumed)
+        if tenant is not None:
+            scope[TENANT_KEY] = tenant
+        if self._rewrite is not None and key is not None:
+            self._rewrite(scope, key)
+        if lease is None:
+            await app(scope, receive, send)
+            return
+        try:
+            await app(scope, receive, send)
+        finally:
+            lease.leave()
+
+    async def _route(self, token: str | None, key: str | None) -> Route | Answer | None:
+        """Resolve on the loop when the app is live; create it from a pool thread otherwise."""
+        router = self._router
+        try:
+            if token is not None:
+                return router.route(token, create=False)
+            assert key is not None
+            return router.route_key(key, None, create=False)
+        except WouldCreate:
+            pass
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        if token is not None:
+            return await run_in_thread(router.route, token)
+        return await run_in_thread(router.route_key, key)
+
+    # -- lifespan -------------------------------------------------------------------
+
+    def _static_apps(self) -> Iterable[Any]:
+        yield self.default_app
+
+    async def startup(self) -> None:
+        """Start the default app's lifespan; instances start on first use."""
+        self._loop = asyncio.get_running_loop()
+        await super().startup()
+
+    async def shutdown(self) -> None:
+        """Retire every instance and run their shutdowns (newest first), then the default app's."""
+        leases = [lease for _, lease in self._pool.items()]
+        self._router.clear()
+        for lease in reversed(leases):
+            if isinstance(lease.app, Instance):
+                await lease.app.lifespan.shutdown()
+        await super().shutdown()
+
+    # -- introspection and control (as in the WSGI form) ------------------------------
+
+    def request_key(self, scope: Scope) -> str | None:
+        """The key this request names, or ``None``; serves nothing, creates nothing."""
+        if self._rule is not None and self._read is not None:
+            key = self._rule.key_of(self._read(scope))
+            return key if isinstance(key, str) else None
+        try:
+            return self.key_func(scope)  # type: ignore[no-any-return]
+        except HTTPException:
+            return None
+
+    @property
+    def options(self) -> PoolOptions:
+        """The pool's options."""
+        return self._pool.options
+
+    def has_app(self, key: str) -> bool:
+        """Whether ``key`` has a live app now."""
+        return key in self._pool
+
+    @property
+    def recent_failures(self) -> Sequence[FailureRecord]:
+        """The last ``create_app`` failures (time, key, one-line summary), newest last."""
+        return self._pool.recent_failures
+
+    @property
+    def creation_times(self) -> deque[float]:
+        """Seconds each recent creation took, oldest first, for a metrics exporter to drain."""
+        return self._pool.creation_times
+
+    def keys(self) -> list[str]:
+        """Keys with a live app, least recently used first."""
+        return self._pool.keys()
+
+    @property
+    def instances(self) -> Mapping[str, Any]:
+        """A read-only snapshot of the live apps by key (as the factory returned them)."""
+        return MappingProxyType(
+            {key: getattr(lease.app, "app", lease.app) for key, lease in self._pool.items()}
+        )
+
+    def stats(self) -> PoolStats:
+        """Counters: live, negative, hits, misses, creations, failures, evictions."""
+        stats = self._pool.stats()
+        return replace(stats, hits=stats.hits + self._route_hits)
+
+    def invalidate(self, key: str) -> bool:
+        """Forget ``key``'s app or negative entry; the next request recreates it."""
+        return self._router.invalidate(key)
+
+    def clear(self) -> None:
+        """Forget every key; retired apps shut down once idle."""
+        self._router.clear()
+
+    def prune(self) -> int:
+        """Retire apps idle longer than ``idle_timeout``; returns how many."""
+        return self._pool.prune()
+
+
+class SubdomainDispatcher(LazyDispatcher):
+    """One app per subdomain of ``domain`` (the ASGI form of
+    :class:`appmux.wsgi.SubdomainDispatcher`, same arguments and answers)."""
+
+    def __init__(
+        self,
+        domain: str,
+        create_app: Callable[[str], Any],
+        *,
+        default_app: Any | None = None,
+        **options: Any,
+    ) -> None:
+        key = SubdomainKey(domain)
+        self.domain = key.domain
+        super().__init__(key, create_app, default_app=default_app, **options)
+
+
+class PathDispatcher(LazyDispatcher):
+    """One app per first path segment, falling back to ``default_app`` (the ASGI
+    form of :class:`appmux.wsgi.PathDispatcher`): the segment joins ``root_path``."""
+
+    def __init__(self, default_app: Any, create_app: Callable[[str], Any], **options: Any) -> None:
+        super().__init__(path_segment_key, create_app, default_app=default_app, **options)
