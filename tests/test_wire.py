@@ -1,4 +1,5 @@
-"""Hostile requests as raw bytes on a socket, to gunicorn and waitress.
+"""Hostile requests as raw bytes on a socket, to gunicorn and waitress, and to uvicorn
+(the ASGI front: the same site through :mod:`appmux.asgi`).
 
 The site (``sites/wire.toml``) is a ``SubdomainDispatcher`` for ``example.com``
 (tenants acme and globex) with path tenants under ``/t/``; ``wire_proxy.toml``
@@ -6,7 +7,7 @@ is the same behind ``[proxy] x_host = 1``. Every request gets a 4xx, or the
 tenant its host names: never a 5xx, never another tenant, never a traceback.
 
 Some requests never reach appmux: the server answers them itself. Which ones,
-on the versions tested (gunicorn 27, waitress 3.0), is asserted in
+on the versions tested (gunicorn 27, waitress 3.0, uvicorn 0.54), is asserted in
 ``REFUSED_BY_SERVER`` so that a change in a server shows up here.
 """
 
@@ -24,6 +25,8 @@ SITES = Path(__file__).resolve().parent / "sites"
 MODES = {
     "gunicorn": ["--server", "gunicorn", "--workers", "1", "--threads", "2"],
     "waitress": ["--server", "waitress"],
+    # The ASGI front: the same site, its WSGI apps bridged.
+    "uvicorn": ["--server", "uvicorn"],
 }
 
 
@@ -118,6 +121,10 @@ REFUSED_BY_SERVER: dict[str, set[str]] = {
     },
     "waitress": {
         "Host with NUL",  # 400
+    },
+    "uvicorn": {
+        "two Host headers",  # 400: h11 refuses a duplicate Host
+        "Host with NUL",  # 400: invalid header value
     },
 }
 

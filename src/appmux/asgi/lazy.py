@@ -222,14 +222,14 @@ class LazyDispatcher(Node):
         self._loop = asyncio.get_running_loop()
         await super().startup()
 
-    async def shutdown(self) -> None:
-        """Retire every instance and run their shutdowns (newest first), then the default app's."""
+    async def shutdown_instances(self) -> None:
+        """Retire every instance and run their shutdowns, most recently used first."""
         leases = [lease for _, lease in self._pool.items()]
         self._router.clear()
         for lease in reversed(leases):
             if isinstance(lease.app, Instance):
                 await lease.app.lifespan.shutdown()
-        await super().shutdown()
+        await super().shutdown_instances()
 
     # -- introspection and control (as in the WSGI form) ------------------------------
 

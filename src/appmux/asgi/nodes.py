@@ -76,14 +76,29 @@ class Node:
                     continue
             except LifespanFailed:
                 for done in reversed(started):
-                    await _shutdown(done)
+                    await (done.shutdown() if isinstance(done, Node) else done.lifespan.shutdown())
                 raise
             started.append(app)
 
     async def shutdown(self) -> None:
-        """Shut down every app below this node, in reverse order of startup."""
+        """Shut down every app below this node, in reverse order of startup: first the
+        tenant instances (made on demand, after every static app), then the static apps."""
+        await self.shutdown_instances()
+        await self.shutdown_static()
+
+    async def shutdown_instances(self) -> None:
+        """Retire and shut down the lazily made instances below this node."""
+        for app in self._static_apps():
+            if isinstance(app, Node):
+                await app.shutdown_instances()
+
+    async def shutdown_static(self) -> None:
+        """Shut down the static apps below this node, in reverse order of startup."""
         for app in reversed(list(self._static_apps())):
-            await _shutdown(app)
+            if isinstance(app, StaticApp):
+                await app.lifespan.shutdown()
+            elif isinstance(app, Node):
+                await app.shutdown_static()
 
     async def serve_lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer a server's lifespan scope (when this node is the site)."""
@@ -92,8 +107,7 @@ class Node:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.startup()
-                except LifespanFailed as failure:
-                    logger.error("%s", failure)
+                except LifespanFailed as failure:  # the server logs the message
                     await send({"type": "lifespan.startup.failed", "message": str(failure)})
                     return
                 except Exception as exc:
@@ -107,10 +121,3 @@ class Node:
                 finally:
                     await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-async def _shutdown(app: Any) -> None:
-    if isinstance(app, StaticApp):
-        await app.lifespan.shutdown()
-    elif isinstance(app, Node):
-        await app.shutdown()

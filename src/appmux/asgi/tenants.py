@@ -22,7 +22,7 @@ class TenantDispatcher(RegistryTenants, LazyDispatcher):
         await run_in_thread(self.start)
         await super().startup()
 
-    async def shutdown(self) -> None:
+    async def shutdown_instances(self) -> None:
         """Stop following the registry; shut every tenant instance down."""
         await run_in_thread(self.refresher.stop)
-        await super().shutdown()
+        await super().shutdown_instances()

@@ -2,7 +2,7 @@
 
 ::
 
-    appmux serve                     # appmux.toml here, on gunicorn (or waitress)
+    appmux serve                     # appmux.toml here: gunicorn, or uvicorn for ASGI apps
     appmux serve --dev               # werkzeug's reloader and debugger, loopback only
     appmux routes                    # the routing table
     appmux check                     # import every app and factory, report problems
@@ -16,17 +16,33 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
 from ..core.binds import parse_bind
+from ..interop import settings as bridge_settings
 from ..observe.admin import TOKEN_ENV
 from ..observe.page import format_status
 from ..serve.config import ConfigError, SiteConfig, find_config, load_config
 from ..serve.monitoring import Monitoring
-from ..serve.servers import default_server, run_dev, run_gunicorn, run_waitress
-from ..serve.site import build_site, check_site, resolve_url, route_rows
+from ..serve.servers import (
+    default_server,
+    run_dev,
+    run_dev_asgi,
+    run_gunicorn,
+    run_uvicorn,
+    run_waitress,
+)
+from ..serve.site import (
+    ServedSite,
+    build_site,
+    check_site,
+    needs_asgi,
+    resolve_url,
+    route_rows,
+    served_site,
+)
 from . import registry as registry_commands
 
 CONFIG_HELP = "CONFIG defaults to ./appmux.toml, then ./pyproject.toml with [tool.appmux]."
@@ -57,7 +73,7 @@ config_argument = click.argument(
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="appmux")
 def cli() -> None:
-    """Serve many WSGI apps (Flask, Django, any WSGI) from one config file.
+    """Serve many WSGI and ASGI apps (Flask, Django, FastAPI...) from one config file.
 
     \b
     Examples:
@@ -89,8 +105,15 @@ def cli() -> None:
 )
 @click.option(
     "--server",
-    type=click.Choice(["gunicorn", "waitress"]),
-    help="Production server [default: gunicorn where it runs, else waitress].",
+    type=click.Choice(["gunicorn", "waitress", "uvicorn"]),
+    help="Production server [default: uvicorn for a site with ASGI apps, else gunicorn"
+    " where it runs, else waitress].",
+)
+@click.option(
+    "--worker-class",
+    type=click.Choice(["sync", "gthread", "asgi"]),
+    help="gunicorn's worker class [default: gthread with --threads, else sync; asgi: its"
+    " ASGI worker].",
 )
 @click.option(
     "--dev", is_flag=True, help="Werkzeug's dev server with reloader and interactive debugger."
@@ -106,6 +129,7 @@ def serve(
     workers: int | None,
     threads: int | None,
     server: str | None,
+    worker_class: str | None,
     dev: bool,
     allow_remote_dev: bool,
 ) -> None:
@@ -116,13 +140,24 @@ def serve(
       appmux serve                          # ./appmux.toml on 127.0.0.1:8000
       appmux serve site.toml -b 0.0.0.0:8000 -w 4 --threads 8
       appmux serve --server waitress
+      appmux serve --server uvicorn -w 4    # ASGI: uvicorn workers under gunicorn
+      appmux serve --server gunicorn --worker-class asgi
       appmux serve --dev                    # reloads on code and config changes
 
-    [server] in the config gives defaults for --bind, --workers, --threads and
-    --server. SIGTERM or SIGINT stops the server after in-flight requests finish.
+    [server] in the config gives defaults for --bind, --workers, --threads,
+    --server and --worker-class. A site with any ASGI app is served on uvicorn
+    unless --server says otherwise (WSGI servers bridge its ASGI apps, without
+    websockets). SIGTERM or SIGINT stops the server after in-flight requests finish.
     """
     site = _load(config)
     settings = site.server
+    bridge_settings.threads = site.asgi.threads
+    bridge_settings.drain_timeout = site.asgi.drain_timeout
+    bridge_settings.lifespan_timeout = site.asgi.lifespan_timeout
+    worker_class = worker_class or settings.worker_class
+    chosen = server or settings.server
+    if worker_class is not None and chosen not in (None, "gunicorn"):
+        _fail(f"--worker-class goes with gunicorn, not {chosen}")
     try:
         where = parse_bind(bind or settings.bind or ("127.0.0.1:5000" if dev else "127.0.0.1:8000"))
     except ValueError as exc:
@@ -138,11 +173,25 @@ def serve(
                 )
             click.echo(f"WARNING: the debugger is reachable from the network on {where}", err=True)
         try:  # fail before the reloader starts if the site does not build
-            build_site(site)
+            asgi_site = needs_asgi(site)
+            if not asgi_site:
+                build_site(site)
         except ConfigError as exc:
             _fail(str(exc))
+        if asgi_site:  # uvicorn's reloader: websockets work, no debugger
+            import os
+
+            from ..serve.devsite import CONFIG_ENV
+
+            os.environ[CONFIG_ENV] = str(site.path)
+            sys.exit(run_dev_asgi("appmux.serve.devsite:create", where, [site.path]))
         sys.exit(run_dev(lambda: build_site(site), where, [site.path]))
-    chosen = server or settings.server or default_server()
+    try:
+        if chosen is None:
+            chosen = "uvicorn" if needs_asgi(site) and worker_class is None else default_server()
+    except ConfigError as exc:
+        _fail(str(exc))
+    front = "asgi" if chosen == "uvicorn" or worker_class == "asgi" else "wsgi"
     try:
         monitoring = Monitoring.of(site, chosen)
     except ConfigError as exc:
@@ -157,26 +206,67 @@ def serve(
                     f"{site.path}: admin.bind: cannot listen on {monitoring.listener.bind}: {exc}"
                 )
         try:
-            app = build_site(site, monitoring.observer if monitoring else None)
+            served = served_site(site, monitoring.observer if monitoring else None, front)
         except ConfigError as exc:
             _fail(str(exc))
         click.echo(f"appmux: serving {site.path} with {chosen} on http://{where}/", err=True)
-        if chosen == "gunicorn":
-            status = run_gunicorn(
-                app,
-                where,
-                workers or settings.workers or 1,
-                n_threads or 1,
-                on_worker_exit=monitoring.worker_exited if monitoring else None,
-            )
-        else:
-            if (workers or settings.workers or 1) > 1:
-                click.echo("appmux: waitress runs one process; workers is ignored", err=True)
-            status = run_waitress(app, where, n_threads or 4, keep_proxy_headers=bool(site.proxy))
+        status = _run(
+            served,
+            chosen,
+            worker_class,
+            where,
+            workers or settings.workers or 1,
+            n_threads,
+            site,
+            monitoring,
+        )
     finally:
         if monitoring is not None:
             monitoring.close()
     sys.exit(status)
+
+
+def _run(
+    served: ServedSite,
+    chosen: str,
+    worker_class: str | None,
+    where: Any,
+    n_workers: int,
+    n_threads: int | None,
+    site: SiteConfig,
+    monitoring: Monitoring | None,
+) -> int:
+    """Run ``served`` on the chosen server; the exit status."""
+    on_worker_exit = monitoring.worker_exited if monitoring else None
+    if chosen == "uvicorn":
+        if n_workers == 1:
+            return run_uvicorn(served.app, where)
+        return run_gunicorn(
+            served.app, where, n_workers, 1, on_worker_exit=on_worker_exit, worker_class="uvicorn"
+        )
+    if chosen == "gunicorn":
+        bridged = bool(served.bridges or served.lazy)
+        return run_gunicorn(
+            served.app,
+            where,
+            n_workers,
+            n_threads or 1,
+            on_worker_exit=on_worker_exit,
+            worker_class=worker_class,
+            on_worker_start=served.startup if bridged else None,
+            on_worker_stop=served.shutdown if bridged else None,
+        )
+    if n_workers > 1:
+        click.echo("appmux: waitress runs one process; workers is ignored", err=True)
+    try:
+        served.startup()
+    except Exception as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return 1
+    try:
+        return run_waitress(served.app, where, n_threads or 4, keep_proxy_headers=bool(site.proxy))
+    finally:
+        served.shutdown()
 
 
 @cli.command(epilog=CONFIG_HELP)

@@ -119,6 +119,15 @@ class _Metrics:
             multiprocess_mode="liveall",
         )
         self.refresh_errors = Counter("appmux_registry_refresh_errors", "Failed registry checks.")
+        self.websocket_sessions = Counter(
+            "appmux_websocket_sessions", "Websockets accepted, by routing node.", ["route"]
+        )
+        self.websockets_open = Gauge(
+            "appmux_websockets_open",
+            "Websockets open now, by routing node.",
+            ["route"],
+            multiprocess_mode="livesum",
+        )
         self.tenant_requests = Counter(
             "appmux_tenant_requests",
             "Requests by tenant ([metrics] per_tenant); tenants past the limit are 'other'.",
@@ -135,6 +144,7 @@ class Exporter:
         self.interval = interval
         self._metrics: _Metrics | None = None
         self._last: dict[tuple[str, str], int] = {}
+        self._websockets_open: dict[str, int] = {}
         #: Tenants with a label of their own, per dispatcher (stable: counters only grow).
         self._tenant_labels: dict[str, set[str]] = {}
         self._thread = ProcessThread(
@@ -149,9 +159,11 @@ class Exporter:
         """In a forked child (a worker): start over with its own figures, and export at once,
         so a worker shows on the status page before its first request."""
         self._last = {}
+        self._websockets_open = {}
         self._tenant_labels = {}
         self.observer.meter.started_at = time.time()
         self.observer.meter.drain()  # the parent's requests were the parent's to export
+        self.observer.meter.drain_websockets()
         self.observer.route_totals.clear()
         self.observer.requests = 0
         return True
@@ -192,6 +204,12 @@ class Exporter:
             buckets, total = durations.setdefault(route, ([0] * (len(DURATION_BUCKETS) + 1), [0.0]))
             buckets[bisect_left(DURATION_BUCKETS, seconds)] += 1
             total[0] += seconds
+        for route, change in observer.meter.drain_websockets():
+            self._websockets_open[route] = self._websockets_open.get(route, 0) + change
+            if metrics is not None:
+                if change > 0:
+                    metrics.websocket_sessions.labels(route).inc()
+                metrics.websockets_open.labels(route).set(self._websockets_open[route])
         if metrics is not None:
             for (route, status_class), n in counts.items():
                 metrics.requests.labels(route, status_class).inc(n)

@@ -37,17 +37,26 @@ class Meter:
         #: ``(route, status line, seconds)`` per finished request, oldest first;
         #: ``route`` is a ``(route, tenant)`` pair under ``TenantRouteLabel``.
         self.pending: deque[tuple[Any, str, float]] = deque()
+        #: ``(route, +1)`` when a websocket is accepted, ``(route, -1)`` when it ends.
+        self.websockets: deque[tuple[str, int]] = deque()
         self.started_at = time.time()
 
     def drain(self) -> list[tuple[Any, str, float]]:
         """Take every pending observation (safe while requests append)."""
-        taken = []
-        pending = self.pending
-        try:
-            while True:
-                taken.append(pending.popleft())
-        except IndexError:
-            return taken
+        return _drain(self.pending)
+
+    def drain_websockets(self) -> list[tuple[str, int]]:
+        """Take every pending websocket event."""
+        return _drain(self.websockets)
+
+
+def _drain(queue: deque[Any]) -> list[Any]:
+    taken = []
+    try:
+        while True:
+            taken.append(queue.popleft())
+    except IndexError:
+        return taken
 
 
 class RouteLabel:

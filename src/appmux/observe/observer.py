@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..asgi.lazy import LazyDispatcher as ASGILazyDispatcher
 from ..core.pool import STAT_NAMES
 from ..wsgi.lazy import LazyDispatcher
 from .meter import Meter
@@ -52,14 +53,14 @@ class Observer:
         self.per_tenant = per_tenant
         self.per_tenant_limit = per_tenant_limit
         #: Lazy and registry dispatchers by their route label.
-        self.dispatchers: dict[str, LazyDispatcher] = {}
+        self.dispatchers: dict[str, LazyDispatcher | ASGILazyDispatcher] = {}
         #: Running totals per route (the exporter adds drained observations).
         self.route_totals: dict[str, RouteTotals] = {}
         self.requests = 0
         #: Called before each request by the metered site (the exporter's lazy start).
         self.on_request: Callable[[], None] | None = None
 
-    def add_dispatcher(self, label: str, dispatcher: LazyDispatcher) -> None:
+    def add_dispatcher(self, label: str, dispatcher: LazyDispatcher | ASGILazyDispatcher) -> None:
         """Report ``dispatcher``'s pool under ``label``."""
         self.dispatchers[label] = dispatcher
 

@@ -12,10 +12,22 @@ table with ``app``, ``mounts`` or ``tenants`` (one of them) and optionally
     [server]                      # defaults for `appmux serve`
     bind = "0.0.0.0:8000"
     workers = 2
+    server = "uvicorn"            # or "gunicorn", "waitress" (default: by the apps' kind)
+    worker_class = "gthread"      # gunicorn's: "sync", "gthread", or "asgi" (its ASGI worker)
+
+    [asgi]                        # apps of the other kind, and ASGI lifespans
+    threads = 32                  # the one pool all WSGI apps share under an ASGI server
+    lifespan_timeout = 10         # seconds a lifespan startup or shutdown may take
+    drain_timeout = 30            # seconds a retired instance's requests get before shutdown
 
     [mounts]                      # prefix dispatch; "/" is the root app
     "/" = "frontend_app:application"
     "/backend" = "backend_app:application"
+    "/api/v2" = "fastapi_app:app"  # ASGI apps beside WSGI ones
+
+    [mounts."/odd"]               # where detection cannot tell an app's kind
+    app = "odd:application"
+    interface = "asgi"            # or "wsgi"
 
     [hosts."api.example.com"]     # exact host; "*.example.com" is a wildcard
     app = "api:create_app('prod')"
@@ -69,6 +81,7 @@ from .refs import BadReference, parse_reference
 __all__ = [
     "AdminSettings",
     "AppNode",
+    "AsgiSettings",
     "ConfigError",
     "HostsNode",
     "MetricsSettings",
@@ -84,9 +97,13 @@ __all__ = [
 ]
 
 PROXY_KEYS = ("x_for", "x_proto", "x_host", "x_port", "x_prefix")
-SERVER_KEYS = ("bind", "workers", "threads", "server")
-SERVERS = ("gunicorn", "waitress")
-NODE_KEYS = ("app", "mounts", "tenants", "hosts")
+SERVER_KEYS = ("bind", "workers", "threads", "server", "worker_class")
+SERVERS = ("gunicorn", "waitress", "uvicorn")
+#: gunicorn's worker classes appmux serves with: its two WSGI ones and its ASGI one.
+WORKER_CLASSES = ("sync", "gthread", "asgi")
+NODE_KEYS = ("app", "mounts", "tenants", "hosts", "interface")
+INTERFACES = ("asgi", "wsgi")
+ASGI_KEYS = ("threads", "drain_timeout", "lifespan_timeout")
 TENANT_KINDS = ("subdomain", "path", "header", "registry")
 TENANT_KEYS = (
     "by",
@@ -97,6 +114,7 @@ TENANT_KEYS = (
     "default",
     *PoolOptions.names(),
     "suspended_status",
+    "interface",
 )
 REGISTRY_KEYS = ("url", "refresh_interval", "reserved", "listen")
 ADMIN_KEYS = ("bind", "token")
@@ -118,10 +136,11 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class AppNode:
-    """A WSGI app given by reference."""
+    """An app (WSGI or ASGI) given by reference; ``interface`` when detection cannot tell."""
 
     ref: str
     key: str
+    interface: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +173,8 @@ class TenantsNode:
     default: Node | None = None
     options: dict[str, Any] = field(default_factory=dict)
     base_domains: tuple[str, ...] = ()
+    #: What the factory returns (``"asgi"``, ``"wsgi"``), when detection cannot tell.
+    interface: str | None = None
 
 
 Node = Union[AppNode, MountsNode, HostsNode, TenantsNode]  # noqa: UP007 - runtime alias
@@ -167,6 +188,16 @@ class ServerSettings:
     workers: int | None = None
     threads: int | None = None
     server: str | None = None
+    worker_class: str | None = None
+
+
+@dataclass(frozen=True)
+class AsgiSettings:
+    """The ``[asgi]`` table: the WSGI thread pool under an ASGI server, and lifespan bounds."""
+
+    threads: int = 32
+    drain_timeout: float = 30.0
+    lifespan_timeout: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -206,6 +237,7 @@ class SiteConfig:
     registry: RegistrySettings = RegistrySettings()
     admin: AdminSettings | None = None
     metrics: MetricsSettings = MetricsSettings()
+    asgi: AsgiSettings = AsgiSettings()
 
     @property
     def folder(self) -> Path:
@@ -308,7 +340,7 @@ class _Parser:
                 )
 
     def site(self, data: dict[str, Any], prefix: str) -> SiteConfig:
-        tables = ("proxy", "server", "registry", "admin", "metrics")
+        tables = ("proxy", "server", "registry", "admin", "metrics", "asgi")
         self.no_unknown_keys(data, prefix, (*tables, *NODE_KEYS))
         proxy = self.proxy(data["proxy"], _join(prefix, "proxy")) if "proxy" in data else None
         server = self.server(data.get("server", {}), _join(prefix, "server"))
@@ -320,8 +352,31 @@ class _Parser:
         routing = {k: v for k, v in data.items() if k in NODE_KEYS}
         if not routing:
             raise self.error(prefix, "nothing to serve: add [mounts], [hosts], [tenants] or app")
+        if "interface" in routing:
+            raise self.error(_join(prefix, "interface"), "goes beside app in a node table")
         root = self.node(routing, prefix)
-        return SiteConfig(self.path, root, proxy, server, registry, admin, metrics)
+        asgi = self.asgi(data.get("asgi", {}), _join(prefix, "asgi"))
+        return SiteConfig(self.path, root, proxy, server, registry, admin, metrics, asgi)
+
+    def asgi(self, value: Any, key: str) -> AsgiSettings:
+        table = self.table(value, key)
+        self.no_unknown_keys(table, key, ASGI_KEYS)
+        threads = table.get("threads", 32)
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+            raise self.error(_join(key, "threads"), "must be a whole number >= 1")
+        seconds = {}
+        for name in ("drain_timeout", "lifespan_timeout"):
+            value = table.get(name, AsgiSettings.__dataclass_fields__[name].default)
+            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                raise self.error(_join(key, name), "must be a positive number of seconds")
+            seconds[name] = float(value)
+        return AsgiSettings(threads, **seconds)
+
+    def interface(self, table: dict[str, Any], key: str) -> str | None:
+        value = table.get("interface")
+        if value is not None and value not in INTERFACES:
+            raise self.error(_join(key, "interface"), "must be 'asgi' or 'wsgi'")
+        return value
 
     def metrics(self, value: Any, key: str) -> MetricsSettings:
         table = self.table(value, key)
@@ -385,6 +440,10 @@ class _Parser:
             raise self.error(_join(key, "bind"), "must be a string 'HOST:PORT'")
         if "server" in table and table["server"] not in SERVERS:
             raise self.error(_join(key, "server"), f"must be one of: {', '.join(SERVERS)}")
+        if "worker_class" in table and table["worker_class"] not in WORKER_CLASSES:
+            raise self.error(
+                _join(key, "worker_class"), f"must be one of: {', '.join(WORKER_CLASSES)}"
+            )
         return ServerSettings(**table)
 
     def ref(self, value: Any, key: str) -> AppNode:
@@ -403,8 +462,11 @@ class _Parser:
         if len(given) > 1:
             raise self.error(key, f"give only one of app, mounts, tenants (got {given})")
         base: Node | None = None
+        if "interface" in table and "app" not in table:
+            raise self.error(_join(key, "interface"), "goes beside app (or in a [tenants] table)")
         if "app" in table:
-            base = self.ref(table["app"], _join(key, "app"))
+            app_key = _join(key, "app")
+            base = AppNode(self.ref(table["app"], app_key).ref, app_key, self.interface(table, key))
         elif "mounts" in table:
             base = self.mounts(table["mounts"], _join(key, "mounts"))
         elif "tenants" in table:
@@ -500,7 +562,10 @@ class _Parser:
         options = self.pool_options(table, key)
         if "suspended_status" in table:
             options["suspended_status"] = table["suspended_status"]
-        return TenantsNode(by, factory, key, domain, header, default, options, base_domains)
+        interface = self.interface(table, key)
+        return TenantsNode(
+            by, factory, key, domain, header, default, options, base_domains, interface
+        )
 
     def pool_options(self, table: dict[str, Any], key: str) -> dict[str, Any]:
         """The pool's options given in a ``[tenants]`` table, checked by their kind."""

@@ -1,28 +1,50 @@
-"""Server adapters for ``appmux serve``: gunicorn, waitress, werkzeug's dev server.
+"""Server adapters for ``appmux serve``: gunicorn, waitress, uvicorn, the dev servers.
 
-Each runs a WSGI app on a bind address until SIGTERM or SIGINT, then lets
-in-flight requests finish and returns an exit status (0 for a clean stop).
+Each runs the site on a bind address until SIGTERM or SIGINT, then lets
+in-flight requests finish and returns an exit status (0 for a clean stop, 1
+when the site's lifespan startup failed). gunicorn runs a WSGI site with its
+``sync``/``gthread`` workers, or an ASGI site with uvicorn's worker class
+(``uvicorn``) or its own (``asgi``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ..core.binds import Bind, parse_bind
 from ..wsgi.types import WSGIApplication
 
-__all__ = ["Bind", "default_server", "parse_bind", "run_dev", "run_gunicorn", "run_waitress"]
+__all__ = [
+    "Bind",
+    "default_server",
+    "parse_bind",
+    "run_dev",
+    "run_dev_asgi",
+    "run_gunicorn",
+    "run_uvicorn",
+    "run_waitress",
+]
 
 logger = logging.getLogger("appmux")
 
 #: Seconds that in-flight requests get to finish after SIGTERM or SIGINT.
 GRACEFUL_TIMEOUT = 20
+#: gunicorn's worker classes by the names appmux takes.
+WORKER_CLASSES = {
+    "sync": "sync",
+    "gthread": "gthread",
+    "asgi": "asgi",  # gunicorn's own ASGI worker (gunicorn >= 27)
+    "uvicorn": "appmux.serve.servers.AppmuxUvicornWorker",
+}
+#: gunicorn's exit status when a worker failed to boot (a lifespan startup failed).
+WORKER_BOOT_ERROR = 3
 
 
 def default_server() -> str:
@@ -41,16 +63,22 @@ def default_server() -> str:
 
 
 def run_gunicorn(
-    app: WSGIApplication,
+    app: Any,
     bind: Bind,
     workers: int,
     threads: int,
     *,
     on_worker_exit: Callable[[int], None] | None = None,
+    worker_class: str | None = None,
+    on_worker_start: Callable[[], None] | None = None,
+    on_worker_stop: Callable[[], None] | None = None,
 ) -> int:
     """Serve ``app`` with gunicorn; SIGINT is graceful like SIGTERM.
 
-    ``on_worker_exit(pid)`` runs in the master when a worker has exited.
+    ``worker_class``: one of :data:`WORKER_CLASSES` (default ``gthread`` with
+    threads, else ``sync``). ``on_worker_exit(pid)`` runs in the master when a
+    worker has exited; ``on_worker_start()`` in each worker before it serves
+    (a failure stops the server with status 1), ``on_worker_stop()`` as it exits.
     """
     from gunicorn.app.base import BaseApplication
     from gunicorn.arbiter import Arbiter
@@ -66,7 +94,9 @@ def run_gunicorn(
                 "bind": [str(bind)],
                 "workers": workers,
                 "threads": threads,
-                "worker_class": "gthread" if threads > 1 else "sync",
+                "worker_class": WORKER_CLASSES[
+                    worker_class or ("gthread" if threads > 1 else "sync")
+                ],
                 "graceful_timeout": GRACEFUL_TIMEOUT,
                 "accesslog": "-",
                 "errorlog": "-",
@@ -79,12 +109,18 @@ def run_gunicorn(
                 self.cfg.set(key, value)
             if on_worker_exit is not None:
                 self.cfg.set("child_exit", lambda arbiter, worker: on_worker_exit(worker.pid))
+            if on_worker_start is not None:
+                self.cfg.set("post_worker_init", _starting(on_worker_start))
+            if on_worker_stop is not None:
+                self.cfg.set("worker_exit", lambda arbiter, worker: on_worker_stop())
+            if worker_class == "asgi":
+                self.cfg.set("asgi_lifespan", "on")
             if "control_socket_disable" in self.cfg.settings:
                 # gunicorn >= 25's control socket lives at one path per user:
                 # two appmux servers would fight over it.
                 self.cfg.set("control_socket_disable", True)
 
-        def load(self) -> WSGIApplication:
+        def load(self) -> Any:
             return app
 
         def run(self) -> None:
@@ -92,13 +128,109 @@ def run_gunicorn(
 
     # gunicorn's own error-log format, so appmux lines read like the server's.
     _log_like("[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s", "%Y-%m-%d %H:%M:%S %z")
+    master = os.getpid()
     try:
         AppmuxGunicorn().run()
     except SystemExit as exit:
+        # A worker is a fork that unwinds this same stack: its status is the master's to read.
+        if exit.code == WORKER_BOOT_ERROR and os.getpid() == master:
+            logger.error("a worker could not start the site (see above): stopping")
+            return 1
         return exit.code if isinstance(exit.code, int) else 1
     except RuntimeError as exc:
         logger.error("gunicorn failed: %s", exc)
         return 1
+    return 0
+
+
+def _starting(start: Callable[[], None]) -> Callable[[Any], None]:
+    """A ``post_worker_init`` hook: a failing start stops the worker as a boot error."""
+
+    def post_worker_init(worker: Any) -> None:
+        try:
+            start()
+        except Exception as exc:
+            logger.error("%s", exc)
+            sys.exit(WORKER_BOOT_ERROR)
+
+    return post_worker_init
+
+
+def _uvicorn_worker_class() -> Any:
+    from uvicorn_worker import UvicornWorker
+
+    class Worker(UvicornWorker):  # type: ignore[misc]
+        # appmux drives lifespans itself and [proxy] decides what to trust.
+        CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
+            "loop": "auto",
+            "http": "auto",
+            "lifespan": "on",
+            "proxy_headers": False,
+        }
+
+    return Worker
+
+
+def __getattr__(name: str) -> Any:
+    # gunicorn imports the worker class by name; uvicorn-worker is an optional extra.
+    if name == "AppmuxUvicornWorker":
+        return _uvicorn_worker_class()
+    raise AttributeError(name)
+
+
+# -- uvicorn ------------------------------------------------------------------------
+
+
+def run_uvicorn(app: Any, bind: Bind) -> int:
+    """Serve the ASGI ``app`` with uvicorn in this process (websockets included).
+
+    Status 1 when the site's lifespan startup failed (the reason is logged).
+    """
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=bind.host,
+        port=bind.port,
+        lifespan="on",
+        proxy_headers=False,  # [proxy] decides which X-Forwarded-* to trust
+        timeout_graceful_shutdown=GRACEFUL_TIMEOUT,
+        log_level="info",
+    )
+    server = uvicorn.Server(config)
+    # uvicorn re-raises the signal it stopped on once it has shut down, to the
+    # handlers it found: ours, so a clean stop exits 0 as on the other servers.
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.run()
+    except SystemExit as exit:
+        return 1 if exit.code else 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if not server.started:
+        return 1
+    return 0
+
+
+def run_dev_asgi(factory: str, bind: Bind, watch: list[Path]) -> int:
+    """uvicorn with its reloader: ``factory`` (``module:function``) builds the site in the
+    reloaded process; code and the ``watch`` files restart it."""
+    import uvicorn
+
+    folders = sorted({str(path.parent) for path in watch})
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=bind.host,
+        port=bind.port,
+        reload=True,
+        reload_dirs=folders,
+        reload_includes=["*.py", *[path.name for path in watch]],
+        lifespan="on",
+        proxy_headers=False,
+        log_level="info",
+    )
     return 0
 
 

@@ -1,7 +1,10 @@
-"""Turn a :class:`~appmux.config.SiteConfig` into one WSGI app, and explain it.
+"""Turn a :class:`~appmux.config.SiteConfig` into one app, and explain it.
 
-* :func:`build_site` imports every reference and nests the dispatchers, with
-  werkzeug's ``ProxyFix`` outermost when ``[proxy]`` is given.
+* :func:`served_site` imports every reference and nests the dispatchers of
+  one front: the WSGI forms (:mod:`appmux.wsgi`) or the ASGI forms
+  (:mod:`appmux.asgi`), with ``[proxy]``'s ``ProxyFix`` outermost. Apps of
+  the other kind are bridged (:mod:`appmux.interop`). :func:`build_site` is
+  the WSGI front's app.
 * :func:`check_site` does the same but collects every problem.
 * :func:`route_rows` lists the routing table without importing anything.
 * :func:`resolve_url` finds which app a URL reaches without running any app:
@@ -11,24 +14,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import create_environ
 
-from ..observe import MeteredApp, Observer, RouteLabel
+from .. import asgi
+from .. import wsgi as wsgi_forms
+from ..asgi.nodes import Node as ASGINode
+from ..asgi.nodes import StaticApp
+from ..asgi.proxy import ProxyFix as ASGIProxyFix
+from ..interop import ASGIBridge, declared, is_asgi
+from ..observe import MeteredApp, Observer, RouteLabel, asgi_meter
 from ..observe.meter import TenantRouteLabel
 from ..registry import Registry, SchemaTooNew, TenantDispatcher
-from ..wsgi import (
-    DispatcherMiddleware,
-    HostDispatcher,
-    LazyDispatcher,
-    PathDispatcher,
-    SubdomainDispatcher,
-)
+from ..registry.dispatcher import RegistryTenants
 from ..wsgi.keys import header_key
 from ..wsgi.types import Environ, ResponseBody, StartResponse, WSGIApplication
 from .config import (
@@ -43,11 +47,87 @@ from .config import (
 )
 from .refs import BadReference, load_reference
 
-__all__ = ["Resolution", "RouteRow", "build_site", "check_site", "resolve_url", "route_rows"]
+__all__ = [
+    "FORMS",
+    "Resolution",
+    "RouteRow",
+    "ServedSite",
+    "build_site",
+    "check_site",
+    "needs_asgi",
+    "resolve_url",
+    "route_rows",
+    "served_site",
+]
 
 #: ``loader(reference, config_key, role)`` returns the app (role ``"app"``) or
 #: the factory (role ``"factory"``) a reference names.
 Loader = Callable[[str, str, str], Any]
+
+#: The dispatcher classes and wrappers of each front.
+FORMS = {
+    "wsgi": SimpleNamespace(
+        DispatcherMiddleware=wsgi_forms.DispatcherMiddleware,
+        HostDispatcher=wsgi_forms.HostDispatcher,
+        LazyDispatcher=wsgi_forms.LazyDispatcher,
+        PathDispatcher=wsgi_forms.PathDispatcher,
+        SubdomainDispatcher=wsgi_forms.SubdomainDispatcher,
+        TenantDispatcher=TenantDispatcher,
+        RouteLabel=RouteLabel,
+        TenantRouteLabel=TenantRouteLabel,
+        Metered=MeteredApp,
+        ProxyFix=ProxyFix,
+    ),
+    "asgi": SimpleNamespace(
+        DispatcherMiddleware=asgi.DispatcherMiddleware,
+        HostDispatcher=asgi.HostDispatcher,
+        LazyDispatcher=asgi.LazyDispatcher,
+        PathDispatcher=asgi.PathDispatcher,
+        SubdomainDispatcher=asgi.SubdomainDispatcher,
+        TenantDispatcher=asgi.TenantDispatcher,
+        RouteLabel=asgi_meter.RouteLabel,
+        TenantRouteLabel=asgi_meter.TenantRouteLabel,
+        Metered=asgi_meter.MeteredSite,
+        ProxyFix=ASGIProxyFix,
+    ),
+}
+
+
+@dataclass
+class ServedSite:
+    """The site's app for one front (``"wsgi"`` or ``"asgi"``).
+
+    On the WSGI front, ``bridges`` are its ASGI apps in config order: each
+    serving process starts their lifespans (:meth:`startup`) before its first
+    request and shuts them down in reverse order (:meth:`shutdown`). On the
+    ASGI front the site answers the server's lifespan scope itself.
+    """
+
+    app: Any
+    front: str
+    bridges: list[ASGIBridge] = field(default_factory=list)
+    #: The WSGI front's lazy dispatchers: their instances are retired at shutdown.
+    lazy: list[wsgi_forms.LazyDispatcher] = field(default_factory=list)
+
+    def startup(self) -> None:
+        """Start every bridged ASGI app's lifespan in this process (``LifespanFailed``)."""
+        started: list[ASGIBridge] = []
+        try:
+            for bridge in self.bridges:
+                bridge.startup()
+                started.append(bridge)
+        except Exception:
+            for bridge in reversed(started):
+                bridge.close()
+            raise
+
+    def shutdown(self) -> None:
+        """Retire every tenant instance (an ASGI one shuts down), then shut the
+        bridged static apps down, in reverse order of startup."""
+        for dispatcher in reversed(self.lazy):
+            dispatcher.clear()
+        for bridge in reversed(self.bridges):
+            bridge.close()
 
 
 def build_site(config: SiteConfig, observer: Observer | None = None) -> WSGIApplication:
@@ -59,10 +139,49 @@ def build_site(config: SiteConfig, observer: Observer | None = None) -> WSGIAppl
     this appmux included: the registry is read once here (no thread starts),
     so a pre-fork server's workers inherit a snapshot.
     """
-    builder = _Builder(config, _import_loader(config), observer=observer)
+    return served_site(config, observer, "wsgi").app  # type: ignore[no-any-return]
+
+
+def served_site(
+    config: SiteConfig, observer: Observer | None = None, front: str | None = None
+) -> ServedSite:
+    """Build the site for ``front`` (``None``: ASGI if any app is ASGI, else WSGI)."""
+    loader = _import_loader(config)
+    if front is None:
+        front = "asgi" if needs_asgi(config, loader) else "wsgi"
+    builder = _Builder(config, loader, observer=observer, front=front)
     site = builder.site()
     builder.warm_registry()
-    return site
+    return ServedSite(site, front, builder.bridges, builder.lazy)
+
+
+def needs_asgi(config: SiteConfig, loader: Loader | None = None) -> bool:
+    """Whether any app of ``config`` is ASGI (a ``[tenants]`` table says so with
+    ``interface = "asgi"``): such a site is served on the ASGI front by default."""
+    load = loader or _import_loader(config)
+    for node in _nodes(config.root):
+        if isinstance(node, AppNode):
+            if is_asgi(declared(load(node.ref, node.key, "app"), node.interface)):
+                return True
+        elif isinstance(node, TenantsNode) and node.interface == "asgi":
+            return True
+    return False
+
+
+def _nodes(node: Node | None) -> Iterable[Node]:
+    if node is None:
+        return
+    yield node
+    if isinstance(node, MountsNode):
+        yield from _nodes(node.root)
+        for child in node.mounts.values():
+            yield from _nodes(child)
+    elif isinstance(node, HostsNode):
+        for child in node.hosts.values():
+            yield from _nodes(child)
+        yield from _nodes(node.default)
+    elif isinstance(node, TenantsNode):
+        yield from _nodes(node.default)
 
 
 def route_label(host: str, prefix: str, tenants: bool = False) -> str:
@@ -92,7 +211,14 @@ def check_site(config: SiteConfig) -> list[ConfigError]:
 
 
 def _import_loader(config: SiteConfig) -> Loader:
+    loaded: dict[tuple[str, str], Any] = {}  # a reference that calls runs once per build
+
     def load(ref: str, key: str, role: str) -> Any:
+        if (ref, role) not in loaded:
+            loaded[ref, role] = load_once(ref, key, role)
+        return loaded[ref, role]
+
+    def load_once(ref: str, key: str, role: str) -> Any:
         try:
             obj = load_reference(ref, config.folder)
         except BadReference as exc:
@@ -107,6 +233,18 @@ def _import_loader(config: SiteConfig) -> Loader:
     return load
 
 
+def _declaring(factory: Callable[[Any], Any], interface: str) -> Callable[[Any], Any]:
+    """``factory`` whose apps are taken for ``interface`` (``[tenants] interface``)."""
+
+    def create(key: Any) -> Any:
+        app = factory(key)
+        if app is None or isinstance(app, HTTPException):
+            return app
+        return declared(app, interface)
+
+    return create
+
+
 class _Builder:
     def __init__(
         self,
@@ -114,14 +252,21 @@ class _Builder:
         loader: Loader,
         errors: list[ConfigError] | None = None,
         observer: Observer | None = None,
+        front: str = "wsgi",
     ) -> None:
         self.config = config
         self.loader = loader
         self.errors = errors
         self.observer = observer
+        self.front = front
+        self.forms = FORMS[front]
         self._registry: Registry | None = None
         #: The registry dispatchers built, in order.
-        self.tenant_dispatchers: list[TenantDispatcher] = []
+        self.tenant_dispatchers: list[RegistryTenants] = []
+        #: On the WSGI front: the ASGI apps, bridged, in config order.
+        self.bridges: list[ASGIBridge] = []
+        #: On the WSGI front: the lazy dispatchers built, in config order.
+        self.lazy: list[wsgi_forms.LazyDispatcher] = []
 
     def load(self, ref: str, key: str, role: str) -> Any:
         try:
@@ -131,42 +276,54 @@ class _Builder:
                 raise
             self.errors.append(exc)
             return NotFound() if role == "app" else (lambda key: None)
-        if isinstance(loaded, TenantDispatcher):  # built by user code: warmed all the same
+        if isinstance(loaded, RegistryTenants):  # built by user code: warmed all the same
             self.tenant_dispatchers.append(loaded)
         return loaded
 
-    def site(self) -> WSGIApplication:
+    def site(self) -> Any:
         app = self.build(self.config.root)
         if self.config.proxy:
-            app = ProxyFix(app, **self.config.proxy)
+            app = self.forms.ProxyFix(app, **self.config.proxy)
         if self.observer is not None:
-            app = MeteredApp(app, self.observer.meter, self.observer.on_request)
+            app = self.forms.Metered(app, self.observer.meter, self.observer.on_request)
         return app
 
-    def labelled(self, app: WSGIApplication, host: str, prefix: str) -> WSGIApplication:
+    def labelled(self, app: Any, host: str, prefix: str) -> Any:
         """``app`` naming its route for the metrics (only when observed)."""
         if self.observer is None:
             return app
-        return RouteLabel(route_label(host, prefix), app)
+        return self.forms.RouteLabel(route_label(host, prefix), app)
 
-    def build(self, node: Node, host: str = "*", prefix: str = "") -> WSGIApplication:
-        if isinstance(node, AppNode):
-            app: WSGIApplication = self.load(node.ref, node.key, "app")
+    def app(self, node: AppNode) -> Any:
+        """The app a reference names, ready for this front."""
+        app = declared(self.load(node.ref, node.key, "app"), node.interface)
+        if not is_asgi(app) or isinstance(app, ASGINode):
             return app
+        name = f"{self.config.path}: {node.key}"  # lifespan failures name the config key
+        if self.front == "asgi":
+            return StaticApp(app, name)
+        bridge = ASGIBridge(app, name)
+        self.bridges.append(bridge)
+        return bridge
+
+    def build(self, node: Node, host: str = "*", prefix: str = "") -> Any:
+        forms = self.forms
+        if isinstance(node, AppNode):
+            return self.app(node)
         if isinstance(node, MountsNode):
             root = self.build(node.root, host, prefix) if node.root is not None else NotFound()
             mounts = {
                 mount: self.labelled(self.build(child, host, prefix + mount), host, prefix + mount)
                 for mount, child in node.mounts.items()
             }
-            return DispatcherMiddleware(root, mounts) if mounts else root
+            return forms.DispatcherMiddleware(root, mounts) if mounts else root
         if isinstance(node, HostsNode):
             hosts = {
                 pattern: self.labelled(self.build(child, pattern, prefix), pattern, prefix)
                 for pattern, child in node.hosts.items()
             }
             default = self.build(node.default, host, prefix) if node.default is not None else None
-            return HostDispatcher(hosts, default_app=default)
+            return forms.HostDispatcher(hosts, default_app=default)
         return self.tenants(node, host, prefix)
 
     def registry(self) -> Registry:
@@ -201,22 +358,27 @@ class _Builder:
             for tenants in self.tenant_dispatchers:
                 tenants.registry.close()  # each serving process opens its own connection
 
-    def tenants(self, node: TenantsNode, host: str, prefix: str) -> WSGIApplication:
+    def tenants(self, node: TenantsNode, host: str, prefix: str) -> Any:
         dispatcher = self.dispatcher(node, host, prefix)
+        if isinstance(dispatcher, wsgi_forms.LazyDispatcher):
+            self.lazy.append(dispatcher)
         if self.observer is None:
             return dispatcher
         label = route_label(host, prefix, tenants=True)
-        if isinstance(dispatcher, LazyDispatcher):
+        if isinstance(dispatcher, wsgi_forms.LazyDispatcher | asgi.LazyDispatcher):
             self.observer.add_dispatcher(label, dispatcher)
             if self.observer.per_tenant:
-                return TenantRouteLabel(label, dispatcher)
-        return RouteLabel(label, dispatcher)
+                return self.forms.TenantRouteLabel(label, dispatcher)
+        return self.forms.RouteLabel(label, dispatcher)
 
-    def dispatcher(self, node: TenantsNode, host: str, prefix: str) -> WSGIApplication:
+    def dispatcher(self, node: TenantsNode, host: str, prefix: str) -> Any:
+        forms = self.forms
         factory = self.load(node.factory, f"{node.key}.factory", "factory")
+        if node.interface is not None:
+            factory = _declaring(factory, node.interface)
         default = self.build(node.default, host, prefix) if node.default is not None else None
         if node.by == "registry":
-            tenants = TenantDispatcher(
+            tenants = forms.TenantDispatcher(
                 self.registry(),
                 factory,
                 base_domains=node.base_domains,
@@ -228,11 +390,15 @@ class _Builder:
             return tenants
         if node.by == "subdomain":
             assert node.domain is not None  # the parser guarantees it
-            return SubdomainDispatcher(node.domain, factory, default_app=default, **node.options)
+            return forms.SubdomainDispatcher(
+                node.domain, factory, default_app=default, **node.options
+            )
         if node.by == "path":
-            return PathDispatcher(default or NotFound(), factory, **node.options)
+            return forms.PathDispatcher(default or NotFound(), factory, **node.options)
         assert node.header is not None
-        return LazyDispatcher(header_key(node.header), factory, default_app=default, **node.options)
+        return forms.LazyDispatcher(
+            header_key(node.header), factory, default_app=default, **node.options
+        )
 
 
 # -- the routing table ------------------------------------------------------------
