@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import concurrency, e2e, metrics, micro, registry
+from . import asgi, concurrency, e2e, metrics, micro, registry
 
 HERE = Path(__file__).resolve().parent
 
@@ -185,6 +185,46 @@ def main() -> None:
             f"off {_fmt(served['rps']['off'])}/s, on {_fmt(served['rps']['on'])}/s: "
             f"ratio {served['ratio']:.3f} (A/A noise floor: off vs off {served['aa_ratio']:.3f})"
         )
+
+    bridges = asgi.bridge_scenario(rounds, calls)
+    results["asgi_bridges"] = bridges
+    print("\n## 10a. Bridges in one process (us added per request) vs a2wsgi")
+    for key, title, target in (
+        ("wsgi_under_asgi", "WSGI app under an ASGI server", 0.3),
+        ("asgi_under_wsgi", "ASGI app under a WSGI server", 0.5),
+    ):
+        row = bridges[key]
+        print(
+            f"{title}: appmux {row['added']['appmux'] / 1000:.1f} us, a2wsgi "
+            f"{row['added']['a2wsgi'] / 1000:.1f} us, ratio {row['ratio']:.2f}x "
+            f"(target <= {target}x: {_mark(row['ratio'] <= target)})"
+        )
+    on_uvicorn = asgi.uvicorn_scenario(1 if quick else 3, 1 if quick else 3)
+    results["asgi_uvicorn"] = on_uvicorn
+    print("\n## 10b. A WSGI app under uvicorn, wrk at 32 connections (requests/s)")
+    if "skipped" in on_uvicorn:
+        print(f"skipped: {on_uvicorn['skipped']}")
+    else:
+        print(
+            f"appmux {_fmt(on_uvicorn['rps']['appmux'])}/s, a2wsgi "
+            f"{_fmt(on_uvicorn['rps']['a2wsgi'])}/s: ratio {on_uvicorn['ratio']:.2f}x "
+            f"(target >= 2x: {_mark(on_uvicorn['ratio'] >= 2)})"
+        )
+    dispatch = asgi.dispatch_scenario(rounds, calls)
+    results["asgi_dispatch"] = dispatch
+    print("\n## 10c. ASGI dispatch hits vs Starlette's Mount/Host (ns added; target <= 0.5x)")
+    for row in dispatch:
+        print(
+            f"{row['case']}: appmux {_fmt(row['added']['appmux'])}, starlette "
+            f"{_fmt(row['added']['starlette'])}: ratio {row['ratio']:.2f}x "
+            f"({_mark(row['ratio'] <= 0.5)})"
+        )
+    metering = asgi.metering_scenario(rounds, calls)
+    results["asgi_metering"] = metering
+    print(
+        f"\n## 10d. Metering an ASGI request in one process: +{_fmt(metering['metering_added_ns'])}"
+        f" ns (target <= 1,000 ns: {_mark(metering['metering_added_ns'] <= 1000)})"
+    )
 
     if args.plot:
         results["depth"] = micro.depth_curve(rounds, calls)

@@ -15,6 +15,8 @@ from appmux import Registry
 DEMO_TENANTS = {
     "acme": {"name": "Acme Corp", "theme": "light"},
     "globex": {"name": "Globex Corporation", "theme": "dark"},
+    # A tenant whose app is FastAPI: its record's "app" chooses (tenants.create_app).
+    "umbrella": {"name": "Umbrella Inc", "app": "fastapi"},
 }
 
 

@@ -8,8 +8,11 @@ plain ``SubdomainDispatcher``, as on Flask's "Application Dispatching" page.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
 from flask import Flask, request, url_for
 from markupsafe import escape
 from myapplication import create_app as create_user_app
@@ -24,8 +27,11 @@ def make_app(subdomain: str) -> Any:
     return None if user is None else create_user_app(user)
 
 
-def create_app(record: TenantRecord) -> Flask:
-    """One Flask instance for a registry tenant, configured from its record."""
+def create_app(record: TenantRecord) -> Any:
+    """One instance for a registry tenant, configured from its record: a FastAPI app
+    when its config says ``app = "fastapi"``, else a Flask app."""
+    if record.config.get("app") == "fastapi":
+        return create_fastapi_app(record)
     app = Flask(f"tenant_{record.key}")
     app.config.update(record.config)
     name = str(app.config.get("name", record.key.title()))
@@ -47,6 +53,29 @@ def create_app(record: TenantRecord) -> Flask:
     @app.route("/about")
     def about() -> str:
         return f"about {record.key}: {url_for('index', _external=True)}"
+
+    return app
+
+
+def create_fastapi_app(record: TenantRecord) -> Any:
+    """A tenant's FastAPI app: its lifespan runs once per instance, with its own state."""
+    name = str(record.config.get("name", record.key.title()))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        yield {"name": name}
+
+    app = FastAPI(title=name, lifespan=lifespan)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def index(request: Request) -> str:
+        tenant: TenantRecord = request.scope["appmux.tenant"]
+        return (
+            '<!doctype html><html lang="en"><meta charset="utf-8">'
+            f"<title>{escape(request.state.name)}</title>"
+            f'<h1 id="tenant">{escape(request.state.name)}</h1>'
+            f'<p id="framework">served by FastAPI for tenant {escape(tenant.key)}</p></html>'
+        )
 
     return app
 

@@ -81,3 +81,23 @@ def test_demo_pages_render_in_chromium(tmp_path: Path, demo_registry: str) -> No
         assert '<h1 id="tenant">Acme Corp</h1>' in custom
         assert "custom domains: shop.acme.test" in custom
         assert server.stop() == 0
+
+
+def test_the_demo_on_uvicorn_opens_the_fastapi_websocket_in_chromium(
+    tmp_path: Path, demo_registry: str
+) -> None:
+    with serve(DEMO, tmp_path=tmp_path) as server:  # an ASGI app in the site: uvicorn
+        assert "with uvicorn" in server.output()
+        home = chromium(
+            tmp_path, "--virtual-time-budget=5000", "--dump-dom", f"http://localhost:{server.port}/"
+        )
+        assert '<span id="ws">echo: hello from the frontend</span>' in home
+        api = server.get("/api/v2/", host="localhost").json()
+        assert api["root_path"] == "/api/v2" and api["greeting"] == "hello from FastAPI"
+        assert api["items"].endswith("/api/v2/items/1")
+        umbrella = chromium(tmp_path, "--dump-dom", f"http://umbrella.localhost:{server.port}/")
+        assert '<h1 id="tenant">Umbrella Inc</h1>' in umbrella
+        assert "served by FastAPI for tenant umbrella" in umbrella
+        acme = chromium(tmp_path, "--dump-dom", f"http://acme.localhost:{server.port}/")
+        assert '<h1 id="tenant">Acme Corp</h1>' in acme
+        assert server.stop() == 0

@@ -222,3 +222,33 @@ def test_the_interface_key_declares_what_detection_cannot_tell(tmp_path: Path) -
     with serve(config, tmp_path=tmp_path) as server:
         assert "with uvicorn" in server.output()
         assert server.get("/odd/where", host="localhost").json()["root_path"] == "/odd"
+
+
+def test_dev_mode_on_an_asgi_site_reloads_on_config_changes(tmp_path: Path) -> None:
+    shutil.copy(SITES / "mixed_app.py", tmp_path / "mixed_app.py")
+    config = tmp_path / "dev.toml"
+    config.write_text('[mounts]\n"/" = "mixed_app:flask_app"\n"/api/v2" = "mixed_app:api"\n')
+    with serve(config, "--dev", tmp_path=tmp_path) as server:
+        with websocket(server, "/api/v2/ws") as ws:  # type: ignore[attr-defined]
+            ws.send("dev")
+            assert ws.recv(timeout=10) == "api:dev"
+        assert server.get("/api/v3/where", host="localhost").status_code == 404
+        config.write_text(config.read_text() + '"/api/v3" = "mixed_app:api"\n')
+
+        def reloaded() -> bool:
+            try:
+                return server.get("/api/v3/where", host="localhost").status_code == 200
+            except httpx.TransportError:
+                return False
+
+        assert wait_for(reloaded, timeout=30)
+        config.write_text("[mounts\n")  # broken: one line, the server stays up
+        assert wait_for(lambda: _status(server) == 500, timeout=30)
+        assert "invalid TOML" in server.get("/", host="localhost").text
+
+
+def _status(server: Server) -> int:
+    try:
+        return server.get("/", host="localhost").status_code
+    except httpx.TransportError:
+        return 0

@@ -14,6 +14,7 @@ the traceback goes to the ``appmux`` logger.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import io
 import logging
 import sys
@@ -22,7 +23,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-from .threads import run_in_thread
+from .threads import thread_pool
 
 __all__ = ["WINDOW", "WSGIBridge", "build_environ"]
 
@@ -181,53 +182,59 @@ class _Exchange:
     def _write(self, data: bytes) -> None:
         self._emit_body(data)
 
-    def _post(self, item: Any) -> None:
-        self.outbox.append(item)
-        if self.waiting:
+    def _post(self, *items: Any) -> None:
+        self.outbox.extend(items)
+        if self.waiting:  # wake the loop only when it waits: one wake-up per batch
             self.waiting = False
             self.loop.call_soon_threadsafe(self.wake.set)
 
-    def _emit_start(self) -> None:
+    def _start_message(self) -> dict[str, Any]:
         if self.status is None:
             raise AssertionError("the WSGI app sent a body before calling start_response()")
         self.started = True
         code = int(self.status.split(" ", 1)[0])
         headers = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in self.headers]
-        self._post({"type": "http.response.start", "status": code, "headers": headers})
+        return {"type": "http.response.start", "status": code, "headers": headers}
 
     def _emit_body(self, data: bytes) -> None:
-        if not self.started:
-            self._emit_start()
-        if data:
-            self.window.acquire()
+        if not data:
+            return
+        self.window.acquire()
+        if self.started:
             self._post(data)
+        else:  # the headers go with the first chunk (PEP 3333), in one batch
+            self._post(self._start_message(), data)
 
     def run(self, app: Any, environ: dict[str, Any]) -> None:
         """Call the app and iterate its body (in the shared pool's thread)."""
         body: Iterable[bytes] | None = None
+        last: tuple[Any, ...] = ()  # posted with the end: one wake-up for a whole response
         try:
             body = app(environ, self.start_response)
-            for chunk in body:
-                if self.gone:
-                    break
-                if chunk:
-                    self._emit_body(chunk)
+            if type(body) is list or type(body) is tuple:  # complete already: no streaming
+                chunks = [chunk for chunk in body if chunk]
+                last = (self._start_message(), *chunks) if not self.started else tuple(chunks)
+            else:
+                for chunk in body:
                     if self.gone:
                         break
-            if not self.started and not self.gone:
-                self._emit_start()
+                    if chunk:
+                        self._emit_body(chunk)
+                        if self.gone:
+                            break
+                if not self.started and not self.gone:
+                    last = (self._start_message(),)
         except BaseException as exc:
             if self.started:
-                self._post(exc)
-                return
-            logger.exception("the WSGI app failed before its response started")
-            self.status = "500 Internal Server Error"
-            self.headers = [
-                ("Content-Type", "text/plain; charset=utf-8"),
-                ("Content-Length", str(len(_ERROR_BODY))),
-            ]
-            self._emit_start()
-            self._post(_ERROR_BODY)
+                last = (exc,)
+            else:
+                logger.exception("the WSGI app failed before its response started")
+                self.status = "500 Internal Server Error"
+                self.headers = [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(_ERROR_BODY))),
+                ]
+                last = (self._start_message(), _ERROR_BODY)
         finally:
             try:
                 close = getattr(body, "close", None)
@@ -236,33 +243,43 @@ class _Exchange:
             except Exception:
                 logger.exception("close() of a WSGI response failed")
             finally:
-                self._post(_END)
+                self._post(*last, _END)
 
     # -- the loop -------------------------------------------------------------------
 
     async def pump(self, send: Any) -> None:
-        """Send what the thread posts until it is done; watch for the client leaving."""
+        """Send what the thread posts until it is done (its end marker: the app's body
+        is closed); watch for the client leaving. Returns only once the thread is done."""
         outbox, window = self.outbox, self.window
         watcher: asyncio.Task[None] | None = None
+        failure: BaseException | None = None
         try:
             while True:
                 while outbox:
                     item = outbox.popleft()
                     if item is _END:
+                        if failure is not None:
+                            raise failure
                         if not self.gone:
                             await send({"type": "http.response.body", "body": b""})
                         return
-                    if type(item) is dict:
-                        await send(item)
-                    elif isinstance(item, BaseException):
-                        raise item
-                    else:
-                        if not self.gone:
+                    try:
+                        if isinstance(item, BaseException):
+                            raise item
+                        if self.gone:
+                            pass
+                        elif type(item) is dict:
+                            await send(item)
+                        else:
                             await send(
                                 {"type": "http.response.body", "body": item, "more_body": True}
                             )
+                    except BaseException as exc:  # the thread still runs: stop it, wait for it
+                        failure = failure or exc
+                        self.stop()
+                    if type(item) is bytes:
                         window.release()
-                if watcher is None and self.body_done:
+                if watcher is None and self.body_done and failure is None:
                     watcher = asyncio.ensure_future(self._watch())
                 self.wake.clear()
                 self.waiting = True
@@ -274,14 +291,18 @@ class _Exchange:
             if watcher is not None:
                 watcher.cancel()
 
+    def stop(self) -> None:
+        """The client left: the thread stops at its next chunk (a full window wakes it)."""
+        self.gone = True
+        for _ in range(WINDOW):
+            self.window.release()
+
     async def _watch(self) -> None:
         # After the body, the next message is http.disconnect (a server that sends
         # anything else is not watched further).
         message = await self.receive()
         if message["type"] == "http.disconnect":
-            self.gone = True
-            for _ in range(WINDOW):
-                self.window.release()  # a thread blocked on a full window wakes
+            self.stop()
 
 
 class WSGIBridge:
@@ -323,15 +344,11 @@ class WSGIBridge:
             body = io.BytesIO(first.get("body", b""))
             exchange.body_done = True
         environ = build_environ(scope, body)
-        done = asyncio.ensure_future(run_in_thread(exchange.run, self.app, environ))
-        try:
-            await exchange.pump(send)
-        finally:
-            if not done.done():
-                exchange.gone = True
-                for _ in range(WINDOW):
-                    exchange.window.release()
-            await asyncio.shield(done)
+        context = contextvars.copy_context()
+        # Submitted as is: the thread's end marker says it is done, so no future
+        # needs resolving on the loop (one wake-up less per request).
+        thread_pool().submit(context.run, exchange.run, self.app, environ)
+        await exchange.pump(send)
 
     def __repr__(self) -> str:
         return f"as_asgi({self.app!r})"
