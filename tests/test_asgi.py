@@ -395,3 +395,44 @@ def test_the_asgi_tenant_dispatcher_reads_the_registry_at_lifespan_startup(tmp_p
             time.sleep(0.05)
         assert server.get("/x", host="initech.example.test").text == "initech||/x"
     assert not site.refresher.running
+
+
+def test_header_and_registry_tenants_take_websockets_too(tmp_path: Any) -> None:
+    journal = Journal()
+    by_header = asgi.LazyDispatcher(
+        appmux.header_key("X-Tenant"), lambda key: fastapi_tenant(f"hdr-{key}", journal)
+    )
+    registry = appmux.Registry(f"sqlite:///{tmp_path / 'tenants.db'}")
+    registry.init()
+    registry.add_tenant("acme")
+    tenants = asgi.TenantDispatcher(
+        registry, lambda record: fastapi_tenant(record.key, journal), base_domains=["example.test"]
+    )
+    site = asgi.HostDispatcher({"hdr.test": by_header, "*.example.test": tenants})
+    with uvicorn_serving(site) as server:
+        sock = __import__("socket").create_connection(("127.0.0.1", server.port), timeout=20)
+        from websockets.sync.client import connect
+
+        with connect(
+            f"ws://hdr.test:{server.port}/ws", sock=sock, additional_headers={"X-Tenant": "blue"}
+        ) as ws:
+            ws.send("hi")
+            assert ws.recv(timeout=10) == "hdr-blue:hi"
+        with server.websocket("/ws", "acme.example.test") as ws:
+            ws.send("hi")
+            assert ws.recv(timeout=10) == "acme:hi"
+        assert refused(server, "/ws", "nobody.example.test")
+
+
+def test_the_reaper_shuts_idle_asgi_instances_down() -> None:
+    journal = Journal()
+    site = asgi.SubdomainDispatcher(
+        "example.test", lambda key: fastapi_tenant(key, journal), idle_timeout=0.3
+    )
+    with uvicorn_serving(site) as server:
+        assert server.get("/state", host="acme.example.test").json()["name"] == "acme"
+        deadline = time.monotonic() + 10
+        while "stop acme" not in journal.events and time.monotonic() < deadline:
+            time.sleep(0.05)  # no request comes: the reaper retires it
+        assert journal.events == ["start acme", "stop acme"]
+        assert site.keys() == []

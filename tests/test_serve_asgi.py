@@ -252,3 +252,15 @@ def _status(server: Server) -> int:
         return server.get("/", host="localhost").status_code
     except httpx.TransportError:
         return 0
+
+
+@pytest.mark.parametrize("args", [["--server", "gunicorn"], ["--server", "uvicorn"]])
+def test_no_thread_runs_in_the_pre_fork_master(args: list[str], tmp_path: Path) -> None:
+    """The ASGI apps' loop thread and the WSGI apps' pool start in the workers only."""
+    with serve(MIXED, *args, "--workers", "2", tmp_path=tmp_path) as server:
+        for i in range(10):
+            assert server.get("/api/v2/where", host="localhost").status_code == 200
+            assert server.get("/where", host=f"t{i % 3}.mixed.test").status_code == 200
+        master = server.process.pid
+        assert len(os.listdir(f"/proc/{master}/task")) == 1
+        assert server.stop() == 0
