@@ -184,13 +184,7 @@ def _start_uvicorn(target: str) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def _wrk32(url: str, seconds: float) -> float:
-    out = subprocess.run(
-        ["wrk", "-t2", "-c32", f"-d{max(1, round(seconds))}s", url],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 30,
-    ).stdout
-    return float(e2e.re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    return e2e._wrk(url, seconds, connections=32, threads=2)
 
 
 def uvicorn_scenario(rounds: int, seconds: float) -> dict[str, Any]:

@@ -108,9 +108,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(10)
 
 
-def _wrk(url: str, seconds: float) -> float:
+def _wrk(url: str, seconds: float, connections: int = 8, threads: int = 1) -> float:
     out = subprocess.run(
-        ["wrk", "-t1", "-c8", f"-d{seconds}s", url],
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", url],
         capture_output=True,
         text=True,
         timeout=seconds + 30,

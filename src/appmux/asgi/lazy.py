@@ -14,18 +14,17 @@ instance shuts down once its requests and websockets have ended, or after
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from werkzeug.exceptions import HTTPException, NotFound
 
 from ..background import reaper
+from ..core.controls import PoolControls
 from ..core.keys import KeyRule, is_rule
 from ..core.lease import Lease
-from ..core.pool import FailureRecord, InstancePool, PoolOptions, PoolStats, WouldCreate
+from ..core.pool import InstancePool, PoolOptions, WouldCreate
 from ..core.router import LazyRouter
 from ..core.routing import Answer, Route
 from ..interop import Lifespan, WSGIBridge, is_asgi, settings
@@ -68,7 +67,7 @@ class _ClosingInstance(Instance):
         self.loop.call_soon_threadsafe(asyncio.ensure_future, self.lifespan.shutdown())
 
 
-class LazyDispatcher(Node):
+class LazyDispatcher(PoolControls, Node):
     """Dispatch to per-key apps that ``create_app(key)`` builds on first use.
 
     The arguments are :class:`appmux.wsgi.LazyDispatcher`'s; a custom key
@@ -132,9 +131,9 @@ class LazyDispatcher(Node):
             return Lease(key, WSGIBridge(app))
         lifespan = Lifespan(app, f"the app for {key!r}")
         loop = self._loop
-        if loop is None:  # created outside a request (a warm-up): run on a loop of our own
-            asyncio.run(lifespan.startup())
-            return Lease(key, Instance(app, lifespan))
+        if loop is None:
+            raise RuntimeError("an ASGI instance is made for a request, on the loop serving it")
+        # This runs in a pool thread: the startup runs on the loop that will serve the app.
         asyncio.run_coroutine_threadsafe(lifespan.startup(), loop).result()
         if lifespan.supported or callable(getattr(app, "close", None)):
             return Lease(key, _ClosingInstance(app, lifespan, loop))
@@ -244,51 +243,11 @@ class LazyDispatcher(Node):
             return None
 
     @property
-    def options(self) -> PoolOptions:
-        """The pool's options."""
-        return self._pool.options
-
-    def has_app(self, key: str) -> bool:
-        """Whether ``key`` has a live app now."""
-        return key in self._pool
-
-    @property
-    def recent_failures(self) -> Sequence[FailureRecord]:
-        """The last ``create_app`` failures (time, key, one-line summary), newest last."""
-        return self._pool.recent_failures
-
-    @property
-    def creation_times(self) -> deque[float]:
-        """Seconds each recent creation took, oldest first, for a metrics exporter to drain."""
-        return self._pool.creation_times
-
-    def keys(self) -> list[str]:
-        """Keys with a live app, least recently used first."""
-        return self._pool.keys()
-
-    @property
     def instances(self) -> Mapping[str, Any]:
         """A read-only snapshot of the live apps by key (as the factory returned them)."""
         return MappingProxyType(
             {key: getattr(lease.app, "app", lease.app) for key, lease in self._pool.items()}
         )
-
-    def stats(self) -> PoolStats:
-        """Counters: live, negative, hits, misses, creations, failures, evictions."""
-        stats = self._pool.stats()
-        return replace(stats, hits=stats.hits + self._route_hits)
-
-    def invalidate(self, key: str) -> bool:
-        """Forget ``key``'s app or negative entry; the next request recreates it."""
-        return self._router.invalidate(key)
-
-    def clear(self) -> None:
-        """Forget every key; retired apps shut down once idle."""
-        self._router.clear()
-
-    def prune(self) -> int:
-        """Retire apps idle longer than ``idle_timeout``; returns how many."""
-        return self._pool.prune()
 
 
 class SubdomainDispatcher(LazyDispatcher):

@@ -17,6 +17,7 @@ import logging
 import queue
 import threading
 from collections.abc import Iterator
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
@@ -282,8 +283,6 @@ class _ResponseBody:
 
 
 def _reason(status: int) -> str:
-    from http import HTTPStatus
-
     try:
         return HTTPStatus(status).phrase
     except ValueError:

@@ -27,18 +27,17 @@ Subclasses configure :class:`LazyDispatcher`; none overrides ``__call__``.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from werkzeug.exceptions import HTTPException, NotFound
 
 from ..background import reaper
+from ..core.controls import PoolControls
 from ..core.keys import KeyRule, is_rule
 from ..core.lease import Lease
-from ..core.pool import FailureRecord, InstancePool, PoolOptions, PoolStats
+from ..core.pool import InstancePool, PoolOptions
 from ..core.prefixes import split_head
 from ..core.router import LazyRouter
 from ..core.routing import Answer, Route
@@ -56,7 +55,7 @@ AppFactory = Callable[[str], "WSGIApplication | None"]
 KeyFunc = Callable[[Environ], "str | None"]
 
 
-class LazyDispatcher:
+class LazyDispatcher(PoolControls):
     """Dispatch to per-key apps that ``create_app(key)`` builds on first use.
 
     :param key_func: a key rule (:mod:`appmux.core.keys`: ``SubdomainKey``,
@@ -196,49 +195,9 @@ class LazyDispatcher:
             return None
 
     @property
-    def options(self) -> PoolOptions:
-        """The pool's options."""
-        return self._pool.options
-
-    def has_app(self, key: str) -> bool:
-        """Whether ``key`` has a live app now."""
-        return key in self._pool
-
-    @property
-    def recent_failures(self) -> Sequence[FailureRecord]:
-        """The last ``create_app`` failures (time, key, one-line summary), newest last."""
-        return self._pool.recent_failures
-
-    @property
-    def creation_times(self) -> deque[float]:
-        """Seconds each recent creation took, oldest first, for a metrics exporter to drain."""
-        return self._pool.creation_times
-
-    def keys(self) -> list[str]:
-        """Keys with a live app, least recently used first."""
-        return self._pool.keys()
-
-    @property
     def instances(self) -> Mapping[str, WSGIApplication]:
         """A read-only snapshot of the live apps by key (the snippets' ``instances``)."""
         return MappingProxyType({key: lease.app for key, lease in self._pool.items()})
-
-    def stats(self) -> PoolStats:
-        """Counters: live, negative, hits, misses, creations, failures, evictions."""
-        stats = self._pool.stats()
-        return replace(stats, hits=stats.hits + self._route_hits)
-
-    def invalidate(self, key: str) -> bool:
-        """Forget ``key``'s app or negative entry; the next request recreates it."""
-        return self._router.invalidate(key)
-
-    def clear(self) -> None:
-        """Forget every key; evicted apps are closed once idle."""
-        self._router.clear()
-
-    def prune(self) -> int:
-        """Retire apps idle longer than ``idle_timeout``; returns how many."""
-        return self._pool.prune()
 
 
 class SubdomainDispatcher(LazyDispatcher):
