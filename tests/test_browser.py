@@ -92,6 +92,10 @@ def test_the_demo_on_uvicorn_opens_the_fastapi_websocket_in_chromium(
             tmp_path, "--virtual-time-budget=5000", "--dump-dom", f"http://localhost:{server.port}/"
         )
         assert '<span id="ws">echo: hello from the frontend</span>' in home
+        # The WSGI apps beside it, through the bridge (and the metrics' route labels).
+        assert "backend" in server.get("/backend/", host="localhost").text.lower()
+        legacy = server.get("/legacy/", host="localhost")
+        assert legacy.status_code == 200 and 'href="/legacy/reports/2024/"' in legacy.text
         api = server.get("/api/v2/", host="localhost").json()
         assert api["root_path"] == "/api/v2" and api["greeting"] == "hello from FastAPI"
         assert api["items"].endswith("/api/v2/items/1")

@@ -190,11 +190,14 @@ def test_websockets_and_asgi_requests_are_metered(tmp_path: Path) -> None:
     port = free_port()
     shutil.copy(SITES / "mixed_app.py", tmp_path / "mixed_app.py")
     config = tmp_path / "metered.toml"
-    config.write_text(f'[admin]\nbind = "127.0.0.1:{port}"\n' + MIXED.read_text())
+    mixed = MIXED.read_text().replace('"/api/v2"', '"/flask" = "mixed_app:flask_app"\n"/api/v2"')
+    config.write_text(f'[admin]\nbind = "127.0.0.1:{port}"\n' + mixed)
     admin = f"http://127.0.0.1:{port}"
     with serve(config, "--server", "uvicorn", tmp_path=tmp_path) as server:
         for _ in range(3):
             server.get("/api/v2/where", host="localhost")
+        # A labelled WSGI mount on the ASGI front: bridged, counted under its label.
+        assert server.get("/flask/where", host="localhost").json()["script_name"] == "/flask"
         with websocket(server, "/api/v2/ws") as ws:  # type: ignore[attr-defined]
             ws.send("a")
             ws.recv(timeout=10)
@@ -205,6 +208,7 @@ def test_websockets_and_asgi_requests_are_metered(tmp_path: Path) -> None:
         requests = samples(admin, "appmux_requests_total")
         # The readiness probe hit the root; the websocket is no HTTP request.
         assert requests[(("route", "mount:/api/v2"), ("status_class", "2xx"))] == 3
+        assert requests[(("route", "mount:/flask"), ("status_class", "2xx"))] == 1
 
 
 def test_the_interface_key_declares_what_detection_cannot_tell(tmp_path: Path) -> None:

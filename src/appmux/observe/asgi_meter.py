@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..asgi.lazy import LazyDispatcher
-from ..asgi.nodes import Node
+from ..asgi.nodes import Node, static_app
 from ..asgi.types import Message, Receive, Scope, Send
 from .meter import ROUTE_KEY, Meter
 
@@ -29,7 +29,7 @@ class RouteLabel(Node):
 
     def __init__(self, label: str, app: Any) -> None:
         self.label = label
-        self.app = app
+        self.app = static_app(app, label)  # a WSGI app is bridged, an ASGI one gets its state
 
     def _static_apps(self) -> Any:
         yield self.app
