@@ -368,6 +368,38 @@ def test_per_tenant_labels_are_bounded_by_the_limit(tmp_path: Path) -> None:
         assert tenants() == {"t0": 10, "t1": 5, "other": 3}
 
 
+def test_the_per_tenant_limit_holds_for_the_whole_server(tmp_path: Path) -> None:
+    """Issue 15: 120 tenants over 2 gunicorn workers gave 120 labels with a limit of 100."""
+    extra = "[metrics]\nper_tenant = true\nper_tenant_limit = 5\n"
+    with observed(tmp_path, "--server", "gunicorn", "--workers", "2", extra=extra) as (
+        server,
+        admin,
+    ):
+
+        def tenants() -> dict[str, float]:
+            found = samples(admin, "appmux_tenant_requests_total")
+            totals: dict[str, float] = {}
+            for labels, value in found.items():
+                tenant = dict(labels)["tenant"]
+                totals[tenant] = totals.get(tenant, 0) + value
+            return totals
+
+        for round_ in range(2):
+            for i in range(12):  # new connections: both workers serve tenants
+                for _ in range(3):
+                    reply = send(server, "/", host=f"t{i + 12 * round_}.example.com")
+                    assert reply.status_code == 200
+            expected = 12 * 3 * (round_ + 1)
+            assert wait_for(lambda n=expected: sum(tenants().values()) == n), tenants()
+            named = {tenant for tenant in tenants() if tenant != "other"}
+            assert len(named) <= 5, named
+            if round_ == 0:
+                first = named
+        # Stable: the labels claimed stay, later tenants are "other". (Per worker, as
+        # before, the two workers named 10 tenants here.)
+        assert named == first
+
+
 def test_admin_refuses_to_listen_beyond_loopback_without_a_token(tmp_path: Path) -> None:
     port = free_port()
     config = site_config(tmp_path, f'[admin]\nbind = "0.0.0.0:{port}"\n')

@@ -24,12 +24,12 @@ from typing import Any
 
 from ..background import ProcessThread
 from .observer import Observer
+from .status import STATUS_PREFIX, claim_tenant_labels
 
 __all__ = ["STATUS_PREFIX", "Exporter", "metrics_available"]
 
 logger = logging.getLogger("appmux")
 
-STATUS_PREFIX = "status-"
 #: Request duration buckets (seconds), Prometheus' defaults plus a 30 s tail.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 CREATION_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -228,10 +228,16 @@ class Exporter:
         for (route, tenant, _), n in counts.items():
             totals[(route, tenant)] = totals.get((route, tenant), 0) + n
         limit = self.observer.per_tenant_limit
+        unnamed: dict[str, list[str]] = {}
         for route, tenant in sorted(totals, key=lambda k: -totals[k]):
             labelled = self._tenant_labels.setdefault(route, set())
             if tenant not in labelled and len(labelled) < limit:
-                labelled.add(tenant)
+                unnamed.setdefault(route, []).append(tenant)
+        for route, candidates in unnamed.items():
+            # Claimed server-wide: the limit holds over all workers, not per worker.
+            self._tenant_labels[route] = claim_tenant_labels(
+                self.directory, route, candidates, limit
+            )
         for (route, tenant, status_class), n in counts.items():
             shown = tenant if tenant in self._tenant_labels[route] else "other"
             metrics.tenant_requests.labels(route, shown, status_class).inc(n)

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from ..core.pool import RECENT_FAILURES, STAT_NAMES
-from .exporter import STATUS_PREFIX
 from .observer import RECENT_KEYS
 
 __all__ = [
     "STALE_AFTER",
     "add_retired",
+    "claim_tenant_labels",
     "process_running",
     "read_retired",
     "read_worker_status",
@@ -40,8 +40,13 @@ __all__ = [
 #: A worker whose snapshot is older than this many seconds is shown as stale.
 STALE_AFTER = 10.0
 #: The run's totals of dead workers, and the lock that guards them.
+#: Each exporting process's status file is ``status-<pid>.json`` in the run's folder.
+STATUS_PREFIX = "status-"
 RETIRED_FILE = "retired.json"
 RETIRED_LOCK = "retired.lock"
+#: The tenants named in ``appmux_tenant_requests_total``, by route, for the whole server.
+TENANT_LABELS_FILE = "tenant-labels.json"
+TENANT_LABELS_LOCK = "tenant-labels.lock"
 #: Pool figures that are gauges: they leave with their worker.
 GAUGES = ("live", "negative")
 COUNTERS = tuple(name for name in STAT_NAMES if name not in GAUGES)
@@ -81,13 +86,44 @@ def read_worker_status(directory: Path) -> list[dict[str, Any]]:
 
 
 @contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    with open(directory / RETIRED_LOCK, "a") as lock:
+def _locked(directory: Path, name: str = RETIRED_LOCK) -> Iterator[None]:
+    with open(directory / name, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def claim_tenant_labels(directory: Path, route: str, candidates: list[str], limit: int) -> set[str]:
+    """The tenants of ``route`` named in the metrics server-wide, after claiming for
+    ``candidates`` (busiest first) as many of the ``limit`` labels as are left.
+
+    Every worker's exporter asks here before it names a tenant, so at most
+    ``limit`` tenants get a label of their own across the whole server; the set
+    only grows, so a tenant keeps its label (or stays ``other``) for the run.
+    """
+    path = directory / TENANT_LABELS_FILE
+    with _locked(directory, TENANT_LABELS_LOCK):
+        try:
+            claimed: dict[str, list[str]] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            claimed = {}
+        named = claimed.setdefault(route, [])
+        known = set(named)
+        added = False
+        for tenant in candidates:
+            if len(named) >= limit:
+                break
+            if tenant not in known:
+                named.append(tenant)
+                known.add(tenant)
+                added = True
+        if added:
+            temporary = directory / f"{TENANT_LABELS_FILE}.{os.getpid()}.tmp"
+            temporary.write_text(json.dumps(claimed))
+            temporary.replace(path)
+    return known
 
 
 def read_retired(directory: Path) -> dict[str, Any]:
