@@ -348,7 +348,11 @@ class WSGIBridge:
         # Submitted as is: the thread's end marker says it is done, so no future
         # needs resolving on the loop (one wake-up less per request).
         thread_pool().submit(context.run, exchange.run, self.app, environ)
-        await exchange.pump(send)
+        try:
+            await exchange.pump(send)
+        except asyncio.CancelledError:  # the server gave up on the request (its shutdown)
+            exchange.stop()
+            raise
 
     def __repr__(self) -> str:
         return f"as_asgi({self.app!r})"
