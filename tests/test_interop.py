@@ -290,3 +290,46 @@ def test_asgi_app_under_the_wsgi_form_runs_its_lifespan_once_per_process() -> No
     bridge.close()
     assert events == ["startup", "shutdown"]
     assert json.dumps(events)
+
+
+def test_a_bridged_tenant_retired_mid_request_shuts_down_after_the_drain_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import appmux
+
+    monkeypatch.setattr(settings, "drain_timeout", 0.5)
+    events: list[str] = []
+
+    def make(key: str) -> Any:
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "lifespan":
+                while True:
+                    message = await receive()
+                    kind = message["type"].split(".")[1]
+                    events.append(f"{kind} {key}")
+                    await send({"type": f"lifespan.{kind}.complete"})
+                    if kind == "shutdown":
+                        return
+            import asyncio
+
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await asyncio.sleep(3 if scope["path"] == "/slow" else 0)
+            await send({"type": "http.response.body", "body": key.encode()})
+
+        return app
+
+    site = appmux.SubdomainDispatcher("example.test", make)
+    with wsgi_serving(site) as server:
+        slow = threading.Thread(target=server.get, args=("/slow", "acme.example.test"))
+        slow.start()
+        time.sleep(0.5)  # the slow request is inside the instance
+        assert events == ["startup acme"]
+        site.invalidate("acme")
+        deadline = time.monotonic() + 2.0
+        while "shutdown acme" not in events and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert events == ["startup acme", "shutdown acme"]  # before the request ended
+        assert slow.is_alive()
+        slow.join(10)
+        assert server.get("/", host="acme.example.test").text == "acme"  # a new instance
+        assert events[-1] == "startup acme"

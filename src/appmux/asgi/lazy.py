@@ -28,6 +28,7 @@ from ..core.pool import InstancePool, PoolOptions, WouldCreate
 from ..core.router import LazyRouter
 from ..core.routing import Answer, Route
 from ..interop import Lifespan, WSGIBridge, is_asgi, settings
+from ..interop.lifespan import spawn
 from ..interop.threads import run_in_thread
 from ..wsgi.keys import SubdomainKey, path_segment_key
 from .answers import ExceptionApp, send_answer, send_exception
@@ -64,7 +65,7 @@ class _ClosingInstance(Instance):
     def close(self) -> None:
         if self.loop.is_closed():
             return
-        self.loop.call_soon_threadsafe(asyncio.ensure_future, self.lifespan.shutdown())
+        self.loop.call_soon_threadsafe(spawn, self.lifespan.shutdown())
 
 
 class LazyDispatcher(PoolControls, Node):

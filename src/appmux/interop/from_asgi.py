@@ -16,13 +16,13 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
 from .from_wsgi import WINDOW
-from .lifespan import Lifespan
+from .lifespan import Lifespan, spawn
 from .loop import loop_thread
 from .settings import settings
 
@@ -200,10 +200,23 @@ class ASGIBridge:
             self._started = True
 
     def close(self) -> None:
-        """Run the app's lifespan shutdown (bounded by ``[asgi] lifespan_timeout``)."""
-        if self._started:
-            self._started = False
+        """Run the app's lifespan shutdown (bounded by ``[asgi] lifespan_timeout``).
+
+        From the loop's own thread (a drain timeout firing) it is scheduled there instead.
+        """
+        if not self._started:
+            return
+        self._started = False
+        if loop_thread.on_loop():
+            spawn(self.lifespan.shutdown())
+        else:
             loop_thread.run(self.lifespan.shutdown(), settings.lifespan_timeout + 5)
+
+    def drain_later(self, force_close: Callable[[], None]) -> None:
+        """Call ``force_close`` after ``[asgi] drain_timeout`` (a retired instance's
+        requests have that long to finish before its shutdown runs anyway)."""
+        loop = loop_thread.loop
+        loop.call_soon_threadsafe(loop.call_later, settings.drain_timeout, force_close)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("HTTP_UPGRADE", "").lower() == "websocket":

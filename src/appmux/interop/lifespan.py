@@ -12,15 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from ..core.pool import summarize_exception
 from .settings import settings
 
-__all__ = ["Lifespan", "LifespanFailed", "shutdown_all", "startup_all"]
+__all__ = ["Lifespan", "LifespanFailed", "shutdown_all", "spawn", "startup_all"]
 
 logger = logging.getLogger("appmux")
+
+# Tasks started with spawn(), held until done (the loop keeps only weak references).
+_tasks: set[asyncio.Task[None]] = set()
+
+
+def spawn(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run ``coroutine`` as a task of the running loop, kept alive until it ends."""
+    task = asyncio.ensure_future(coroutine)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
 
 
 class LifespanFailed(Exception):

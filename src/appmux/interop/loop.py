@@ -58,13 +58,22 @@ class LoopThread:
         assert self._loop is not None, "the appmux event-loop thread did not start"
         return self._loop
 
+    def on_loop(self) -> bool:
+        """Whether the caller runs on this process's loop thread."""
+        loop = self._loop
+        if loop is None or not self._thread.running:
+            return False
+        try:
+            return asyncio.get_running_loop() is loop
+        except RuntimeError:
+            return False
+
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coroutine`` on the loop from another thread and wait for its result."""
-        loop = self.loop
-        if threading.get_ident() == getattr(loop, "_thread_id", None):
+        if self.on_loop():
             coroutine.close()
             raise RuntimeError("LoopThread.run() called on the loop's own thread")
-        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout)
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
 
 #: This process's loop thread.

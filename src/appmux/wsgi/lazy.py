@@ -55,6 +55,13 @@ AppFactory = Callable[[str], "WSGIApplication | None"]
 KeyFunc = Callable[[Environ], "str | None"]
 
 
+def _retire(_key: str, lease: Lease) -> None:
+    lease.retire()
+    if not lease.closed and isinstance(lease.app, ASGIBridge):
+        # An ASGI instance still serving: it shuts down after [asgi] drain_timeout anyway.
+        lease.app.drain_later(lease.force_close)
+
+
 class LazyDispatcher(PoolControls):
     """Dispatch to per-key apps that ``create_app(key)`` builds on first use.
 
@@ -99,7 +106,7 @@ class LazyDispatcher(PoolControls):
             pool_options,
             accept_key=None,  # the router checks is_safe_key before the pool
             is_answer=lambda lease: lease.answer,
-            on_retire=lambda _key, lease: lease.retire(),
+            on_retire=_retire,
             watch=lambda pool: reaper.watch(pool, pool.options.idle_timeout or 0),
         )
         rule: KeyRule | None = key_func if is_rule(key_func) else None  # type: ignore[assignment]
