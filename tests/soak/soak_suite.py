@@ -259,6 +259,7 @@ def soak(server_name: str, seconds: float, threads: int, workdir: Path) -> dict[
 
         # SIGTERM while requests are in flight: they must complete.
         inflight: list[int] = []
+        inflight_keys: list[tuple[str, int]] = []
 
         def slow_request(number: int) -> None:
             try:
@@ -268,6 +269,7 @@ def soak(server_name: str, seconds: float, threads: int, workdir: Path) -> dict[
                     timeout=30,
                 )
                 inflight.append(response.status_code)
+                inflight_keys.append((f"tenant:t{number:03d}", response.status_code))
             except httpx.TransportError as exc:
                 tally.problem(f"in-flight request lost at SIGTERM: {exc!r}")
 
@@ -288,10 +290,17 @@ def soak(server_name: str, seconds: float, threads: int, workdir: Path) -> dict[
     figures["inflight_at_sigterm"] = inflight
     if exit_status != 0:
         tally.problem(f"server exited {exit_status} after SIGTERM")
-    if inflight != [200] * len(slow):
+    book = read_ledgers(ledger)
+    # A hot tenant may still be new to the worker that got the request: then its
+    # creation may hit an injected failure (a 503 the ledger explains).
+    unexplained_inflight = [
+        status
+        for key, status in inflight_keys
+        if status != 200 and not (status == 503 and key in book["failed"])
+    ]
+    if len(inflight) != len(slow) or unexplained_inflight:
         tally.problem(f"in-flight requests at SIGTERM answered {inflight}")
 
-    book = read_ledgers(ledger)
     created, closes, exits = book["created"], book["closes"], book["exit"]
     twice = [iid for iid, n in closes.items() if n > 1]
     neither = [iid for iid in created if closes[iid] == 0 and iid not in exits]
