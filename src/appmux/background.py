@@ -23,7 +23,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = ["ProcessThread", "Prunable", "forking_helper", "reaper"]
 
@@ -172,6 +172,10 @@ class Reaper:
             self._pools[pool] = max(MIN_INTERVAL, idle_timeout / 4)
             self._wake.notify()
         self._thread.ensure_running()
+
+    def watch_pool(self, pool: Any) -> None:
+        """Watch a pool on the schedule its own ``idle_timeout`` option sets."""
+        self.watch(pool, pool.options.idle_timeout or 0)
 
     def _holds_values(self, _was_running: bool) -> bool:
         # Asked in a forked child, before its thread starts: the parent's

@@ -22,10 +22,9 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from ..background import reaper
 from ..core.controls import PoolControls
-from ..core.keys import KeyRule, is_rule
+from ..core.keys import is_rule
 from ..core.lease import Lease
-from ..core.pool import InstancePool, PoolOptions, WouldCreate
-from ..core.router import LazyRouter
+from ..core.pool import WouldCreate
 from ..core.routing import Answer, Route
 from ..interop import Lifespan, WSGIBridge, is_asgi, settings
 from ..interop.lifespan import spawn
@@ -90,29 +89,24 @@ class LazyDispatcher(PoolControls, Node):
             raise TypeError("key_func and create_app must be callable")
         if default_app is not None and not callable(default_app):
             raise TypeError(f"default_app must be an ASGI or WSGI app, not {default_app!r}")
-        pool_options = PoolOptions.from_keywords(type(self).__name__, options)
         self.key_func = key_func
         self.create_app = create_app
         self.default_app = static_app(default_app or NotFound(), "the default app")
         self._rewrite = rewrite
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pool: InstancePool[Lease] = InstancePool(
+        memoize = self._make_pool(
+            key_func,
             self._create_lease,
-            pool_options,
-            accept_key=None,
-            is_answer=lambda lease: lease.answer,
             on_retire=self._retire,
-            watch=lambda pool: reaper.watch(pool, pool.options.idle_timeout or 0),
+            watch=reaper.watch_pool,
+            rewrite=rewrite,
+            tenant_of=tenant_of,
+            options=options,
         )
-        rule: KeyRule | None = key_func if is_rule(key_func) else None
-        unbounded = pool_options.max_instances is None and pool_options.idle_timeout is None
-        memoize = unbounded and rule is not None and rewrite is None
-        self._router = LazyRouter(self._pool, rule, memoize=memoize, tenant_of=tenant_of)
-        self._rule = rule
+        rule = self._rule
         self._read = token_reader(rule.reads) if rule is not None else None
         self._memoized = memoize
         self._routes: dict[Any, Route] = self._router.routes
-        self._route_hits = 0
 
     # -- instances ------------------------------------------------------------------
 

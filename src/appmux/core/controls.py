@@ -1,11 +1,13 @@
-"""What every lazy dispatcher answers about its pool, in either protocol: :class:`PoolControls`."""
+"""What every lazy dispatcher has around its pool, in either protocol: :class:`PoolControls`."""
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
+from .keys import KeyRule, is_rule
 from .lease import Lease
 from .pool import FailureRecord, InstancePool, PoolOptions, PoolStats
 from .router import LazyRouter
@@ -22,7 +24,38 @@ class PoolControls:
 
     _pool: InstancePool[Lease]
     _router: LazyRouter
+    _rule: KeyRule | None
     _route_hits: int
+
+    def _make_pool(
+        self,
+        key_func: Any,
+        create_lease: Callable[[str], Lease | None],
+        *,
+        on_retire: Callable[[str, Lease], None],
+        watch: Callable[[InstancePool[Lease]], None],
+        rewrite: object,
+        tenant_of: Callable[[str], Any] | None,
+        options: Mapping[str, Any],
+    ) -> bool:
+        """Build the pool of leases and the router for a key rule or function (a
+        constructor's shared part); returns whether the route memo is kept."""
+        pool_options = PoolOptions.from_keywords(type(self).__name__, options)
+        self._pool = InstancePool(
+            create_lease,
+            pool_options,
+            accept_key=None,  # the router checks is_safe_key before the pool
+            is_answer=lambda lease: lease.answer,
+            on_retire=on_retire,
+            watch=watch,
+        )
+        rule: KeyRule | None = key_func if is_rule(key_func) else None
+        unbounded = pool_options.max_instances is None and pool_options.idle_timeout is None
+        memoize = unbounded and rule is not None and rewrite is None
+        self._router = LazyRouter(self._pool, rule, memoize=memoize, tenant_of=tenant_of)
+        self._rule = rule
+        self._route_hits = 0
+        return memoize
 
     @property
     def options(self) -> PoolOptions:

@@ -37,9 +37,7 @@ from ..background import reaper
 from ..core.controls import PoolControls
 from ..core.keys import KeyRule, is_rule
 from ..core.lease import Lease
-from ..core.pool import InstancePool, PoolOptions
 from ..core.prefixes import split_head
-from ..core.router import LazyRouter
 from ..core.routing import Answer, Route
 from ..interop import ASGIBridge, as_wsgi, is_asgi
 from .answers import respond
@@ -96,31 +94,26 @@ class LazyDispatcher(PoolControls):
             raise TypeError("key_func and create_app must be callable")
         if default_app is not None and not callable(default_app):
             raise TypeError(f"default_app must be a WSGI app, not {default_app!r}")
-        pool_options = PoolOptions.from_keywords(type(self).__name__, options)
         self.key_func = key_func
         self.create_app = create_app
         self.default_app: WSGIApplication = as_wsgi(default_app, "the default app") or NotFound()
         self._rewrite = rewrite
-        self._pool: InstancePool[Lease] = InstancePool(
+        memoize = self._make_pool(
+            key_func,
             self._create_lease,
-            pool_options,
-            accept_key=None,  # the router checks is_safe_key before the pool
-            is_answer=lambda lease: lease.answer,
             on_retire=_retire,
-            watch=lambda pool: reaper.watch(pool, pool.options.idle_timeout or 0),
+            watch=reaper.watch_pool,
+            rewrite=rewrite,
+            tenant_of=tenant_of,
+            options=options,
         )
-        rule: KeyRule | None = key_func if is_rule(key_func) else None  # type: ignore[assignment]
-        unbounded = pool_options.max_instances is None and pool_options.idle_timeout is None
-        memoize = unbounded and rule is not None and rewrite is None
-        self._router = LazyRouter(self._pool, rule, memoize=memoize, tenant_of=tenant_of)
-        self._rule = rule
+        rule = self._rule
         self._read = token_reader(rule.reads) if rule is not None else None
         # What the hot path reads the route memo by: one environ field (a host
         # or header rule), or the path head; neither when nothing is memoized.
         self._field = environ_field(rule.reads) if memoize and rule is not None else None
         self._by_path = memoize and self._router.consumes
         self._routes: dict[Any, Route] = self._router.routes
-        self._route_hits = 0
 
     def _create_lease(self, key: str) -> Lease | None:
         app = self.create_app(key)
