@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -22,3 +23,16 @@ def flags(profile: Path) -> list[str]:
         "--disable-sync",
         f"--user-data-dir={profile}",
     ]
+
+
+def webdriver_for(profile: Path) -> Any:
+    """A selenium driver of Debian's chromium, with the flags above (call ``quit()``)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    assert CHROMEDRIVER is not None, "chromium-driver is required (.ci/run installs it)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM or "/usr/bin/chromium"
+    for flag in flags(profile):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from chromium import CHROMIUM, flags
+from chromium import CHROMIUM, flags, webdriver_for
 from servers import serve
 
 from appmux import Registry
@@ -110,17 +110,9 @@ def test_the_demo_on_uvicorn_opens_the_fastapi_websocket_in_chromium(
 
 def frontend_echo(tmp_path: Path, url: str, timeout: float = 20) -> str:
     """The text of the demo page's ``#ws`` once the websocket answered (or the last seen)."""
-    from chromium import CHROMEDRIVER
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
-    assert CHROMEDRIVER is not None, "chromium-driver is required (.ci/run installs it)"
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM or "/usr/bin/chromium"
-    for flag in flags(tmp_path / "driver-profile"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = webdriver_for(tmp_path / "driver-profile")
     try:
         driver.get(url)
         deadline = time.monotonic() + timeout

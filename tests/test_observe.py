@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from chromium import CHROMEDRIVER, CHROMIUM, flags
+from chromium import CHROMEDRIVER, webdriver_for
 from prometheus_client.parser import text_string_to_metric_families
 from servers import Server, free_port, serve
 
@@ -483,8 +483,6 @@ def test_appmux_status_prints_the_whole_server(tmp_path: Path) -> None:
     reason="Debian's chromium-driver is not installed (.ci/run installs it)",
 )
 def test_status_page_in_chromium_updates_itself(tmp_path: Path) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
     with observed(tmp_path, "--server", "gunicorn", "--workers", "2") as (server, admin):
@@ -492,11 +490,7 @@ def test_status_page_in_chromium_updates_itself(tmp_path: Path) -> None:
         send(server, "/", host="boom.example.com")
         send(server, "/api/x")
         time.sleep(1.5)
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM or "/usr/bin/chromium"
-        for flag in flags(tmp_path / "profile"):
-            options.add_argument(flag)
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        driver = webdriver_for(tmp_path / "profile")
         try:
             # A phone's viewport (headless windows are never narrower than 500 px).
             driver.execute_cdp_cmd(

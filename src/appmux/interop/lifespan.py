@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ..core.pool import summarize_exception
 from .settings import settings
 
-__all__ = ["Lifespan", "LifespanFailed", "shutdown_all", "spawn", "startup_all"]
+__all__ = ["Lifespan", "LifespanFailed", "spawn"]
 
 logger = logging.getLogger("appmux")
 
@@ -132,21 +132,3 @@ class Lifespan:
     async def _send(self, message: dict[str, Any]) -> None:
         assert self._events is not None
         await self._events.put((message["type"], message.get("message", "")))
-
-
-async def startup_all(lifespans: Sequence[Lifespan]) -> None:
-    """Start each in order; on a failure, shut down those started, then raise it."""
-    started: list[Lifespan] = []
-    for lifespan in lifespans:
-        try:
-            await lifespan.startup()
-        except LifespanFailed:
-            await shutdown_all(started)
-            raise
-        started.append(lifespan)
-
-
-async def shutdown_all(lifespans: Sequence[Lifespan]) -> None:
-    """Shut down in reverse order of startup, each bounded by its timeout."""
-    for lifespan in reversed(lifespans):
-        await lifespan.shutdown()
