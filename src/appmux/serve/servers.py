@@ -82,6 +82,7 @@ def run_gunicorn(
     """
     from gunicorn.app.base import BaseApplication
     from gunicorn.arbiter import Arbiter
+    from gunicorn.errors import HaltServer
 
     class GracefulArbiter(Arbiter):  # type: ignore[misc]
         # gunicorn stops at once on SIGINT; we let in-flight requests finish.
@@ -130,7 +131,12 @@ def run_gunicorn(
     _log_like("[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s", "%Y-%m-%d %H:%M:%S %z")
     master = os.getpid()
     try:
-        AppmuxGunicorn().run()
+        try:
+            AppmuxGunicorn().run()
+        except HaltServer as halt:
+            # gunicorn's halt() reaps the other workers: a second worker that failed
+            # to boot raises this again, outside the arbiter's own handler.
+            raise SystemExit(halt.exit_status) from None
     except SystemExit as exit:
         # A worker is a fork that unwinds this same stack: its status is the master's to read.
         if exit.code == WORKER_BOOT_ERROR and os.getpid() == master:
