@@ -39,8 +39,8 @@ def fails(*args: str, message: str) -> None:
 
 def test_every_command_on_a_fresh_registry(url: str) -> None:
     r = ("--registry", url)
-    assert "schema version 1" in ok("registry", "init", *r)
-    assert "schema version 1" in ok("registry", "init", *r)  # idempotent
+    assert "schema version 2" in ok("registry", "init", *r)
+    assert "schema version 2" in ok("registry", "init", *r)  # idempotent
     ok("tenants", "add", "acme", "--set", "theme=dark", "--set", "seats=5", *r)
     ok("tenants", "add", "globex", "--config", '{"plan": "pro"}', "--suspended", *r)
     ok("tenants", "add", "hooli", *r)
@@ -88,7 +88,7 @@ def test_every_command_on_a_fresh_registry(url: str) -> None:
     ok("tenants", "remove", "globex", "--yes", *r)
     status = json.loads(ok("registry", "status", "--json", *r))
     assert status["tenants"] == {"active": 1, "suspended": 0, "archived": 1}
-    assert status["domains"] == 2 and status["schema_version"] == 1
+    assert status["domains"] == 2 and status["schema_version"] == 2
     assert status["revision"] > 10
     assert "revision:" in ok("registry", "status", *r)
 
@@ -171,4 +171,4 @@ def test_newer_schema_refuses_with_both_versions(url: str, tmp_path: Path) -> No
     db.commit()
     db.close()
     fails("tenants", "list", "--registry", url, message="version 7")
-    fails("registry", "init", "--registry", url, message="(version 1)")
+    fails("registry", "init", "--registry", url, message="(version 2)")

@@ -30,13 +30,22 @@ def fields(text: str) -> dict[str, str]:
 
 
 def stats_of_every_worker(server: Server, expected: int = WORKERS) -> dict[str, Any]:
-    """``/_stats`` from each worker (a worker is reached by asking until it answers)."""
+    """``/_stats`` from each worker (a worker is reached by asking until it answers).
+
+    Bounded by count and time; a pause now and then lets a busy worker get back
+    to ``accept()`` (without one, one worker can miss 400 connections in a row).
+    """
     found: dict[str, Any] = {}
-    for _ in range(400):
+    deadline = time.monotonic() + 30
+    for attempt in range(2000):
         stats = get(server, "/_stats").json()
         found[str(stats["pid"])] = stats
         if len(found) == expected:
             return found
+        if time.monotonic() > deadline:
+            break
+        if attempt % 20 == 19:
+            time.sleep(0.05)
     raise AssertionError(f"reached {len(found)} of {expected} workers")
 
 

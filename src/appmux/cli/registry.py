@@ -54,7 +54,10 @@ def _target(registry_url: str | None, config_path: str | None) -> Target:
     if not url:
         _fail(f"no registry: give --registry URL, set {REGISTRY_URL_ENV}, or [registry] url")
     try:
-        registry = Registry(url)
+        if site is None:
+            registry = Registry(url)
+        else:
+            registry = Registry(url, log_retention=site.registry.log_retention)
     except ValueError as exc:
         _fail(str(exc))
     if site is None:
@@ -176,24 +179,23 @@ def init(registry_url: str | None, config_path: str | None) -> None:
 @registry_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(registry_url: str | None, config_path: str | None, as_json: bool) -> None:
-    """Show the registry's URL (password masked), schema version, revision and counts."""
+    """Show the registry's URL (password masked), schema version, revision, counts and
+    change log (its rows and the oldest revision it holds)."""
     target = _target(registry_url, config_path)
 
     def read(r: Registry) -> dict[str, Any]:
         version = r.schema_version()
         if version is None:
             raise RegistryUnavailable(f"{r.masked_url}: no schema: run `appmux registry init`")
-        snapshot = r.snapshot()
-        counts = {s: 0 for s in STATUSES}
-        for record in snapshot.tenants.values():
-            counts[record.status] += 1
+        counts = r.counts()
         return {
             "url": r.masked_url,
             "schema_version": version,
             "code_schema_version": SCHEMA_VERSION,
-            "revision": snapshot.revision,
-            "tenants": counts,
-            "domains": len(snapshot.domains),
+            "revision": counts["revision"],
+            "tenants": {s: counts["tenants"].get(s, 0) for s in STATUSES},
+            "domains": counts["domains"],
+            "change_log": r.log_status(),
         }
 
     summary = _run(target, read)
@@ -206,6 +208,9 @@ def status(registry_url: str | None, config_path: str | None, as_json: bool) -> 
     counts = ", ".join(f"{n} {s}" for s, n in summary["tenants"].items())
     click.echo(f"tenants:        {sum(summary['tenants'].values())} ({counts})")
     click.echo(f"domains:        {summary['domains']}")
+    log = summary["change_log"]
+    oldest = "-" if log["oldest"] is None else log["oldest"]
+    click.echo(f"change log:     {log['rows']} rows, oldest revision {oldest}")
 
 
 # -- appmux tenants --------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from ..core.router import LazyRouter
 from ..wsgi.lazy import LazyDispatcher
 from ..wsgi.types import WSGIApplication
 from .records import TenantRecord
-from .refresher import Refresher
+from .refresher import MAX_DELTA, RESYNC_INTERVAL, Refresher
 from .routing import TenantHosts
 from .snapshot import Snapshot, changed_keys
 from .store import Registry
@@ -71,6 +71,8 @@ class RegistryTenants:
         refresh_interval: float = 1.0,
         unknown_tenant_app: Any | None = None,
         suspended_status: int = 403,
+        max_delta: int = MAX_DELTA,
+        resync_interval: float = RESYNC_INTERVAL,
         **options: Any,
     ) -> None:
         if isinstance(base_domains, str):
@@ -82,7 +84,13 @@ class RegistryTenants:
         self.create_tenant_app = create_app
         self._snapshot: Snapshot | None = None
         self._start_lock = threading.Lock()
-        self.refresher = Refresher(registry, self._install, refresh_interval)
+        self.refresher = Refresher(
+            registry,
+            self._install,
+            refresh_interval,
+            max_delta=max_delta,
+            resync_interval=resync_interval,
+        )
         rule = TenantHosts(
             self._current,
             self.base_domains,
@@ -165,6 +173,8 @@ class TenantDispatcher(RegistryTenants, LazyDispatcher):
     :param unknown_tenant_app: answers hosts of unknown tenants (a sign-up page);
         a 404 if ``None``.
     :param suspended_status: the status suspended tenants get (403 by default).
+    :param max_delta: more changes pending than this are caught up by a whole read.
+    :param resync_interval: seconds (with jitter) between whole re-reads, a backstop.
     :param options: the pool's options as keywords (``max_instances``,
         ``idle_timeout``, ``failure_backoff``, ``create_timeout``...).
     """

@@ -3,8 +3,17 @@
 One :class:`Refresher` per dispatcher and process: it checks the registry's
 revision every ``interval`` seconds (a single cheap query) and, on PostgreSQL,
 also wakes up as soon as a write's ``NOTIFY`` arrives. When the revision moved,
-it reads a whole new :class:`~appmux.registry.snapshot.Snapshot` and hands it
-to ``install``. Requests never wait for it and never query anything.
+it reads the change log after its own revision and applies it to its
+:class:`~appmux.registry.snapshot.Snapshot` (``Snapshot.evolve``: the cost of
+the change, not of the registry), then hands the new snapshot to ``install``.
+Requests never wait for it and never query anything.
+
+It reads the whole registry only on first load; when the log no longer
+reaches back to its revision (pruned); when more than ``max_delta`` changes
+are pending; when the database's revision is behind its own (a restored
+backup); and every ``resync_interval`` seconds with random jitter, so that
+workers never re-read all at once. Each whole read is logged at INFO with its
+reason.
 
 An unreachable registry is logged once as a WARNING when the outage starts and
 once as INFO when it ends; meanwhile the process serves its last snapshot. The
@@ -16,6 +25,7 @@ that does not serve.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -31,19 +41,38 @@ logger = logging.getLogger("appmux")
 #: After a NOTIFY, how often and how far apart to re-check until its revision shows.
 CATCH_UP_TRIES = 20
 CATCH_UP_PAUSE = 0.025
+#: The defaults of ``[registry] max_delta`` and ``resync_interval``.
+MAX_DELTA = 1000
+RESYNC_INTERVAL = 600.0
+#: A whole re-read comes after ``resync_interval`` times a factor drawn in this range.
+RESYNC_JITTER = (0.8, 1.2)
 
 
 class Refresher:
     """Polls (and listens to) ``registry``; calls ``install(snapshot)`` on each change."""
 
     def __init__(
-        self, registry: Registry, install: Callable[[Snapshot], None], interval: float
+        self,
+        registry: Registry,
+        install: Callable[[Snapshot], None],
+        interval: float,
+        *,
+        max_delta: int = MAX_DELTA,
+        resync_interval: float = RESYNC_INTERVAL,
     ) -> None:
         if not interval > 0:
             raise ValueError(f"refresh_interval must be positive, not {interval!r}")
+        if not isinstance(max_delta, int) or isinstance(max_delta, bool) or max_delta < 1:
+            raise ValueError(f"max_delta must be a positive integer, not {max_delta!r}")
+        if not resync_interval > 0:
+            raise ValueError(f"resync_interval must be positive, not {resync_interval!r}")
         self.registry = registry
         self.interval = interval
+        self.max_delta = max_delta
+        self.resync_interval = resync_interval
         self._install = install
+        self._snapshot: Snapshot | None = None
+        self._resync_at = 0.0
         # A forked child that holds a snapshot (a warmed master's worker) follows at once.
         self._thread = ProcessThread(
             "appmux-registry-refresher",
@@ -63,6 +92,10 @@ class Refresher:
         self.outage: str | None = None
         #: Whether this process's thread holds a ``LISTEN`` connection now.
         self.listening = False
+        #: Change sets applied, and whole reads, by this process (with the last reason).
+        self.applied = 0
+        self.full_reads = 0
+        self.last_full_read: str | None = None
 
     # -- loading ------------------------------------------------------------------
 
@@ -72,27 +105,56 @@ class Refresher:
         :class:`SchemaTooNew` propagates: the process must not start.
         """
         try:
-            snapshot = self.registry.snapshot()
+            return self._read_whole("first load")
         except RegistryUnavailable as exc:
             self._failed(exc)
             return None
-        self._installed(snapshot)
-        return snapshot
 
     def check(self) -> bool:
-        """One revision check, and a new snapshot if it moved; True if one was installed."""
+        """One revision check, and the changes since if it moved; True if one was installed."""
         revision = self.registry.revision()
         self.checks += 1
         self.checked_at = time.time()
+        current = self._snapshot
+        if current is None:
+            self._read_whole("first load")
+            return True
+        if time.monotonic() >= self._resync_at:
+            self._read_whole(f"periodic resync (every {self.resync_interval:g} s)")
+            return True
         if revision == self.revision:
             self._recovered()
             return False
-        snapshot = self.registry.snapshot()
-        self._installed(snapshot)
+        changes = self.registry.changes_since(current.revision, self.max_delta)
+        if isinstance(changes, str):
+            self._read_whole(changes)
+            return True
+        if changes.revision == current.revision:
+            self._recovered()
+            return False
+        self.applied += 1
+        self._installed(current.evolve(changes))
         return True
+
+    def _read_whole(self, reason: str) -> Snapshot:
+        started = time.perf_counter()
+        snapshot = self.registry.snapshot()
+        self.full_reads += 1
+        self.last_full_read = reason
+        self._installed(snapshot)
+        logger.info(
+            "registry read whole: %s (revision %s, %d tenants, %.0f ms)",
+            reason,
+            snapshot.revision,
+            len(snapshot),
+            (time.perf_counter() - started) * 1000,
+        )
+        self._resync_at = time.monotonic() + self.resync_interval * random.uniform(*RESYNC_JITTER)
+        return snapshot
 
     def _installed(self, snapshot: Snapshot) -> None:
         self._install(snapshot)
+        self._snapshot = snapshot
         self.revision = snapshot.revision
         self.checked_at = self.installed_at = time.time()
         self._recovered()
@@ -133,6 +195,8 @@ class Refresher:
         self._thread.stop(timeout)
 
     def _run(self, stop: threading.Event) -> None:
+        # Each process draws its own time to re-read (forked workers inherit one).
+        self._resync_at = time.monotonic() + self.resync_interval * random.uniform(*RESYNC_JITTER)
         listener: Listener | None = None
         while not stop.is_set():
             try:

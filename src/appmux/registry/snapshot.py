@@ -11,14 +11,16 @@ tenant does this normalized host name?" in the registry's order:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
-from types import MappingProxyType
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 
-from ..core.hosts import HostTable
 from .records import TenantRecord
+from .shards import ShardedMap
 
-__all__ = ["DomainRow", "HostMatch", "Snapshot", "changed_keys"]
+__all__ = ["ChangeSet", "DomainRow", "DomainTuple", "HostMatch", "Snapshot", "changed_keys"]
+
+#: A custom domain as a store reads it: ``(host, tenant, primary, redirect)``.
+DomainTuple = tuple[str, str, bool, bool]
 
 
 @dataclass(frozen=True)
@@ -43,50 +45,227 @@ class HostMatch:
     redirect_to: str | None = None
 
 
-class Snapshot:
-    """Tenants and domains at one revision; read-only once built."""
+@dataclass(frozen=True)
+class ChangeSet:
+    """What changed in the registry after a process's revision, up to ``revision``.
 
-    __slots__ = ("revision", "tenants", "domains", "_custom")
+    ``tenants`` maps each changed tenant key to its row as stored now (domains
+    not read), or to ``None`` if it is gone; ``domains`` the same for custom
+    domains. Read from the registry's change log by
+    :meth:`~appmux.registry.Registry.changes_since`.
+    """
+
+    revision: int
+    tenants: Mapping[str, TenantRecord | None]
+    domains: Mapping[str, DomainRow | None]
+
+    def __len__(self) -> int:
+        return len(self.tenants) + len(self.domains)
+
+
+class Snapshot:
+    """Tenants and domains at one revision; read-only once built.
+
+    Built whole from a registry read, or derived from its predecessor by
+    :meth:`evolve` with one change log's worth of rows: the derived snapshot
+    shares every unchanged record and shard with its predecessor (see
+    :class:`~appmux.registry.shards.ShardedMap`), so a change costs what it
+    touches, not what the registry holds.
+    """
+
+    __slots__ = ("revision", "tenants", "_hosts", "_redirects", "previous", "touched")
+
+    revision: int
+    #: Every tenant by key.
+    tenants: ShardedMap[TenantRecord]
+    #: The revision this snapshot was derived from by :meth:`evolve` (``None``: read whole).
+    previous: int | None
+    #: With ``previous``: the tenant keys whose rows the change touched.
+    touched: frozenset[str]
 
     def __init__(
         self, revision: int, tenants: Iterable[TenantRecord], domains: Iterable[DomainRow]
     ) -> None:
-        rows = sorted(domains, key=lambda row: row.host)
-        by_tenant: dict[str, list[DomainRow]] = {}
-        for row in rows:
-            by_tenant.setdefault(row.tenant, []).append(row)
-        records: dict[str, TenantRecord] = {}
-        for record in tenants:
-            own = by_tenant.get(record.key, [])
-            primary = next((row.host for row in own if row.primary), None)
-            records[record.key] = replace(
-                record, domains=tuple(row.host for row in own), primary_host=primary
-            )
-        self.revision = revision
-        #: Every tenant by key.
-        self.tenants: Mapping[str, TenantRecord] = MappingProxyType(records)
-        #: Every custom domain by host (wildcards as ``*.parent``).
-        self.domains: Mapping[str, DomainRow] = MappingProxyType({r.host: r for r in rows})
-        self._custom: HostTable[DomainRow] = HostTable(
-            {row.host: row for row in rows if row.tenant in records}, normalized=True
+        rows = [(row.host, row.tenant, row.primary, row.redirect) for row in domains]
+        self._build(revision, tenants, rows)
+
+    @classmethod
+    def from_rows(
+        cls, revision: int, tenants: Iterable[TenantRecord], domains: Iterable[DomainTuple]
+    ) -> Snapshot:
+        """A snapshot from a store's rows: ``(host, tenant, primary, redirect)`` tuples."""
+        snapshot = cls.__new__(cls)
+        snapshot._build(revision, tenants, domains)
+        return snapshot
+
+    def _build(
+        self, revision: int, tenants: Iterable[TenantRecord], domains: Iterable[DomainTuple]
+    ) -> None:
+        records: dict[str, TenantRecord] = {record.key: record for record in tenants}
+        own: dict[str, list[DomainTuple]] = {}
+        hosts: dict[str, str] = {}
+        redirects: dict[str, bool] = {}
+        for row in domains:
+            host, tenant, _primary, redirect = row
+            record = records.get(tenant)
+            if record is None:
+                continue
+            hosts[host] = record.key  # the record's own string: no copy per domain
+            if redirect:
+                redirects[host] = True
+            if tenant in own:
+                own[tenant].append(row)
+            else:
+                own[tenant] = [row]
+        for key, rows in own.items():
+            records[key] = records[key].with_domains(*_domains_of(rows))
+        self._set(
+            revision,
+            ShardedMap(records),
+            ShardedMap(hosts),
+            ShardedMap(redirects),
+            None,
+            frozenset(),
         )
+
+    def _set(
+        self,
+        revision: int,
+        tenants: ShardedMap[TenantRecord],
+        hosts: ShardedMap[str],
+        redirects: ShardedMap[bool],
+        previous: int | None,
+        touched: frozenset[str],
+    ) -> None:
+        self.revision = revision
+        self.tenants = tenants
+        self._hosts = hosts
+        self._redirects = redirects
+        self.previous = previous
+        self.touched = touched
+
+    @property
+    def domains(self) -> Mapping[str, DomainRow]:
+        """Every custom domain by host (wildcards as ``*.parent``), made on access."""
+        return _Domains(self)
+
+    def domain(self, host: str) -> DomainRow | None:
+        """The custom domain ``host`` (exactly as stored), or ``None``."""
+        key = self._hosts.get(host)
+        if key is None:
+            return None
+        record = self.tenants[key]
+        return DomainRow(host, key, record.primary_host == host, host in self._redirects)
 
     def resolve(self, host: str, base_domains: tuple[str, ...]) -> HostMatch | None:
         """The tenant a normalized ``host`` names, or ``None`` if it is not ours."""
-        row = self._custom.lookup(host)
-        if row is None:
+        hosts = self._hosts
+        matched = host
+        key = hosts.get(host)
+        if key is None:
             label, dot, parent = host.partition(".")
-            if dot and label and parent in base_domains:
-                return HostMatch(label, self.tenants.get(label))
-            return None
-        record = self.tenants[row.tenant]
+            if not dot or not label:
+                return None
+            matched = "*." + parent
+            key = hosts.get(matched)
+            if key is None:
+                if parent in base_domains:
+                    return HostMatch(label, self.tenants.get(label))
+                return None
+        record = self.tenants[key]
         redirect_to = None
-        if row.redirect and record.primary_host and record.primary_host != host:
+        if matched in self._redirects and record.primary_host and record.primary_host != host:
             redirect_to = record.primary_host
-        return HostMatch(row.tenant, record, redirect_to)
+        return HostMatch(key, record, redirect_to)
+
+    def evolve(self, changes: ChangeSet) -> Snapshot:
+        """This snapshot with ``changes`` applied (the current rows of what they touched).
+
+        A changed tenant's domains are not read: they come from here and
+        ``changes.domains``. Costs what the change touched.
+        """
+        revision, tenants, domains = changes.revision, changes.tenants, changes.domains
+        old_tenants = self.tenants
+        host_changes: dict[str, str | None] = {}
+        redirect_changes: dict[str, bool | None] = {}
+        affected = set(tenants)
+        for host, row in domains.items():
+            owner = self._hosts.get(host)
+            if owner is not None:
+                affected.add(owner)
+            if row is not None:
+                affected.add(row.tenant)
+            host_changes[host] = None
+            redirect_changes[host] = None
+        changed_rows = {host: row for host, row in domains.items() if row is not None}
+        record_changes: dict[str, TenantRecord | None] = {}
+        for key in affected:
+            old = old_tenants.get(key)
+            base = tenants.get(key, old)
+            if base is None:
+                record_changes[key] = None
+                if old is not None:  # its domains went with it
+                    for host in old.domains:
+                        host_changes.setdefault(host, None)
+                continue
+            rows: list[DomainTuple] = []
+            if old is not None:
+                rows += [
+                    (host, key, old.primary_host == host, host in self._redirects)
+                    for host in old.domains
+                    if host not in domains
+                ]
+            rows += [
+                (row.host, key, row.primary, row.redirect)
+                for row in changed_rows.values()
+                if row.tenant == key
+            ]
+            record = base.with_domains(*_domains_of(rows))
+            record_changes[key] = record
+            for host, _tenant, _primary, redirect in rows:
+                host_changes[host] = record.key
+                redirect_changes[host] = True if redirect else None
+        new = Snapshot.__new__(Snapshot)
+        new._set(
+            revision,
+            old_tenants.evolve(record_changes),
+            self._hosts.evolve(host_changes),
+            self._redirects.evolve(redirect_changes),
+            self.revision,
+            frozenset(tenants),
+        )
+        return new
 
     def __len__(self) -> int:
         return len(self.tenants)
+
+
+def _domains_of(rows: list[DomainTuple]) -> tuple[tuple[str, ...], str | None]:
+    """A tenant's domain hosts (sorted) and its primary host, from its rows."""
+    hosts = tuple(sorted(row[0] for row in rows))
+    primary = next((row[0] for row in rows if row[2]), None)
+    return hosts, primary
+
+
+class _Domains(Mapping[str, DomainRow]):
+    """A snapshot's custom domains as :class:`DomainRow` values, made on access."""
+
+    __slots__ = ("_snapshot",)
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+
+    def __getitem__(self, host: str) -> DomainRow:
+        row = self._snapshot.domain(host)
+        if row is None:
+            raise KeyError(host)
+        return row
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._snapshot._hosts)
+
+    def __len__(self) -> int:
+        return len(self._snapshot._hosts)
 
 
 def changed_keys(old: Snapshot | None, new: Snapshot) -> list[str]:
@@ -94,14 +273,19 @@ def changed_keys(old: Snapshot | None, new: Snapshot) -> list[str]:
 
     Added keys are listed because a process may remember them as unknown. From
     no snapshot at all, every key of ``new`` is listed. Domain-only changes
-    list nothing: an app does not depend on the hosts that reach it.
+    list nothing: an app does not depend on the hosts that reach it. A
+    snapshot derived from ``old`` by :meth:`Snapshot.evolve` is compared on
+    the keys its change touched only.
     """
     if old is None:
         return list(new.tenants)
-    stale = [
-        key
-        for key, record in old.tenants.items()
-        if (current := new.tenants.get(key)) is None or not record.same_app(current)
-    ]
-    stale += [key for key in new.tenants if key not in old.tenants]
+    if new.previous is not None and new.previous == old.revision:
+        candidates: Iterable[str] = new.touched
+    else:
+        candidates = set(old.tenants).union(new.tenants)
+    stale = []
+    for key in candidates:
+        before, after = old.tenants.get(key), new.tenants.get(key)
+        if before is None or after is None or not before.same_app(after):
+            stale.append(key)
     return stale

@@ -16,7 +16,8 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,12 +29,13 @@ from .records import (
     check_domain,
     check_key,
     check_status,
-    freeze_config,
+    stored_record,
 )
-from .snapshot import DomainRow, Snapshot
+from .snapshot import ChangeSet, DomainRow, DomainTuple, Snapshot
 
 __all__ = [
     "CHANNEL",
+    "LOG_RETENTION",
     "SCHEMA_VERSION",
     "Registry",
     "RegistryUnavailable",
@@ -43,8 +45,12 @@ __all__ = [
 
 logger = logging.getLogger("appmux")
 
-#: The schema this code reads and writes.
-SCHEMA_VERSION = 1
+#: The schema this code reads and writes (2: the change log).
+SCHEMA_VERSION = 2
+#: Seconds of change log the writers keep at least (``[registry] log_retention``).
+LOG_RETENTION = 24 * 3600.0
+#: Names per ``IN (...)`` list (SQLite's default limit on parameters is far above).
+_IN_CHUNK = 500
 #: The PostgreSQL channel every write notifies.
 CHANNEL = "appmux_registry"
 #: Seconds a connection attempt or a locked SQLite database may take.
@@ -54,7 +60,8 @@ _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS appmux_meta (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         schema_version INTEGER NOT NULL,
-        revision BIGINT NOT NULL
+        revision BIGINT NOT NULL,
+        log_floor BIGINT NOT NULL DEFAULT 0
     )""",
     """CREATE TABLE IF NOT EXISTS appmux_tenants (
         key TEXT PRIMARY KEY,
@@ -72,8 +79,25 @@ _SCHEMA = [
     """CREATE UNIQUE INDEX IF NOT EXISTS appmux_domains_one_primary
         ON appmux_domains (tenant) WHERE is_primary""",
     "CREATE INDEX IF NOT EXISTS appmux_domains_tenant ON appmux_domains (tenant)",
+    # One row per tenant or domain a write touched (removals included), at the
+    # write's revision: what a process applies to catch up.
+    """CREATE TABLE IF NOT EXISTS appmux_changes (
+        revision BIGINT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('tenant', 'domain')),
+        name TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (revision, kind, name)
+    )""",
+    "CREATE INDEX IF NOT EXISTS appmux_changes_at ON appmux_changes (at)",
     f"""INSERT INTO appmux_meta (id, schema_version, revision) VALUES (1, {SCHEMA_VERSION}, 1)
         ON CONFLICT (id) DO NOTHING""",
+]
+
+
+# From schema 1 (no change log): the log starts at the current revision.
+_UPGRADE_FROM_1 = [
+    "ALTER TABLE appmux_meta ADD COLUMN log_floor BIGINT NOT NULL DEFAULT 0",
+    "UPDATE appmux_meta SET log_floor = revision, schema_version = 2 WHERE id = 1",
 ]
 
 
@@ -131,21 +155,48 @@ class Listener(Protocol):
         """Close the connection."""
 
 
+class _Writing:
+    """One write transaction: its queries, its revision, and the change log it adds to."""
+
+    __slots__ = ("q", "revision", "changes")
+
+    def __init__(self, q: _Queries, revision: int) -> None:
+        self.q = q
+        self.revision = revision
+        self.changes: set[tuple[str, str]] = set()
+
+    def changed(self, kind: str, name: str) -> None:
+        """Log that the tenant (``kind="tenant"``) or domain ``name`` changed."""
+        self.changes.add((kind, name))
+
+
 class Registry:
     """Tenants and their domains in SQLite or PostgreSQL.
 
     ``url`` is ``sqlite:///relative.db``, ``sqlite:////absolute/path.db`` or
     ``postgresql://user:password@host:port/dbname``. ``listen=False`` makes
     refreshers poll a PostgreSQL registry instead of waiting on ``NOTIFY``
-    (for a connection pooler that drops ``LISTEN``). Every method raises
+    (for a connection pooler that drops ``LISTEN``). Every write appends what
+    it touched to the change log; this process's writes prune the log's rows
+    older than ``log_retention`` seconds. Every method raises
     :class:`RegistryUnavailable` when the database cannot be reached,
     :class:`SchemaTooNew` for a schema newer than the code, and
     :class:`ValueError` (with the reason) for input the rules refuse.
     """
 
-    def __init__(self, url: str, *, listen: bool = True) -> None:
+    def __init__(
+        self, url: str, *, listen: bool = True, log_retention: float = LOG_RETENTION
+    ) -> None:
         if not isinstance(url, str):
             raise ValueError(f"a registry URL must be a string, not {type(url).__name__}")
+        if (
+            not isinstance(log_retention, int | float)
+            or isinstance(log_retention, bool)
+            or not log_retention > 0
+        ):
+            raise ValueError(
+                f"log_retention must be a positive number of seconds, not {log_retention!r}"
+            )
         self.url = url
         scheme = url.partition("://")[0].lower()
         if scheme == "sqlite":
@@ -163,6 +214,8 @@ class Registry:
         #: Whether refreshers LISTEN for writes (PostgreSQL); off behind a pooler
         #: that drops LISTEN (they then poll every ``refresh_interval``).
         self.listen = listen
+        #: Seconds of change log this process's writes keep.
+        self.log_retention = float(log_retention)
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
@@ -189,28 +242,58 @@ class Registry:
             version = q("SELECT schema_version FROM appmux_meta WHERE id = 1")
             if version and version[0][0] > SCHEMA_VERSION:
                 raise SchemaTooNew(version[0][0])
+            if version and version[0][0] < SCHEMA_VERSION:
+                raise RegistryUnavailable(
+                    f"{self.masked_url}: the registry's schema is version {version[0][0]},"
+                    f" older than this appmux's ({SCHEMA_VERSION}):"
+                    " run `appmux registry init` to upgrade it in place"
+                )
             yield q
 
     @contextmanager
-    def _write(self) -> Iterator[_Queries]:
-        """One write transaction; the revision is bumped (and announced) at its end."""
+    def _write(self) -> Iterator[_Writing]:
+        """One write transaction at the next revision, logged and announced at its end.
+
+        The revision is bumped first: that takes the meta row's lock, so
+        concurrent writers commit in revision order and a reader that has seen
+        revision N has seen every change logged at N or before.
+        """
         with self._transaction(write=True) as q:
-            if not q("SELECT 1 FROM appmux_meta WHERE id = 1"):
+            bumped = q(
+                "UPDATE appmux_meta SET revision = revision + 1 WHERE id = 1 RETURNING revision"
+            )
+            if not bumped:
                 raise RegistryUnavailable(
                     f"{self.masked_url}: the registry has no schema: run `appmux registry init`"
                 )
-            yield q
-            q("UPDATE appmux_meta SET revision = revision + 1 WHERE id = 1")
-            revision = q("SELECT revision FROM appmux_meta WHERE id = 1")[0][0]
-            self._backend.notify(q, revision)
+            writing = _Writing(q, int(bumped[0][0]))
+            yield writing
+            now = time.time()
+            for kind, name in sorted(writing.changes):
+                q(
+                    "INSERT INTO appmux_changes (revision, kind, name, at) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT DO NOTHING",
+                    (writing.revision, kind, name, now),
+                )
+            self._prune(q, now - self.log_retention)
+            self._backend.notify(q, writing.revision)
 
-    def _next_rev(self, q: _Queries) -> int:
-        return int(q("SELECT revision FROM appmux_meta WHERE id = 1")[0][0]) + 1
+    @staticmethod
+    def _prune(q: _Queries, cutoff: float) -> None:
+        """Drop the log's rows older than ``cutoff``; its floor rises past them."""
+        newest = q("SELECT MAX(revision) FROM appmux_changes WHERE at < ?", (cutoff,))[0][0]
+        if newest is None:
+            return
+        q("DELETE FROM appmux_changes WHERE revision <= ?", (newest,))
+        q(
+            "UPDATE appmux_meta SET log_floor = ? WHERE id = 1 AND log_floor < ?",
+            (newest, newest),
+        )
 
     # -- schema and revision ---------------------------------------------------------
 
     def init(self) -> int:
-        """Create or upgrade the schema (idempotent); return its version."""
+        """Create the schema, or upgrade an older one in place (idempotent); its version."""
         self._backend.may_create = True
         with self._lock, _unavailable_on_error(self), self._backend.transaction(True) as q:
             for statement in _SCHEMA[:1]:
@@ -220,6 +303,10 @@ class Registry:
                 raise SchemaTooNew(found[0][0])
             for statement in _SCHEMA[1:]:
                 q(statement)
+            if found and found[0][0] == 1:
+                for statement in _UPGRADE_FROM_1:
+                    q(statement)
+                logger.info("registry schema upgraded from version 1 to %s", SCHEMA_VERSION)
         return SCHEMA_VERSION
 
     def schema_version(self) -> int | None:
@@ -246,18 +333,80 @@ class Registry:
         with self._transaction(write=False) as q:
             revision = int(q("SELECT revision FROM appmux_meta WHERE id = 1")[0][0])
             tenants = [
-                TenantRecord(key, status, reason, freeze_config(config), rev=int(rev))
+                stored_record(key, status, reason, _interned(config), int(rev))
                 for key, status, reason, config, rev in q(
                     "SELECT key, status, reason, config, rev FROM appmux_tenants"
                 )
             ]
-            domains = [
-                DomainRow(host, tenant, bool(primary), bool(redirect))
+            domains = q("SELECT host, tenant, is_primary, redirect FROM appmux_domains")
+        return Snapshot.from_rows(revision, tenants, _domain_tuples(domains))
+
+    def changes_since(self, revision: int, limit: int) -> ChangeSet | str:
+        """What changed after ``revision``, read from the change log in one transaction.
+
+        Returns the reason as a string instead when the log cannot bring
+        ``revision`` up to date and a whole read is needed: the database is
+        behind it (a restored backup), the log was pruned past it, or more
+        than ``limit`` changes are pending.
+        """
+        with self._transaction(write=False) as q:
+            current, floor = q("SELECT revision, log_floor FROM appmux_meta WHERE id = 1")[0]
+            if current < revision:
+                return (
+                    f"the database's revision {current} is behind this process's {revision}"
+                    " (restored from a backup?)"
+                )
+            if current > revision and revision < floor:
+                return (
+                    f"the change log no longer reaches back to revision {revision}"
+                    f" (pruned up to {floor})"
+                )
+            rows = q(
+                "SELECT kind, name FROM appmux_changes WHERE revision > ?"
+                " ORDER BY revision LIMIT ?",
+                (revision, limit + 1),
+            )
+            if len(rows) > limit:
+                return f"more than {limit} changes pending (max_delta)"
+            keys = sorted({name for kind, name in rows if kind == "tenant"})
+            hosts = sorted({name for kind, name in rows if kind == "domain"})
+            tenants: dict[str, TenantRecord | None] = dict.fromkeys(keys)
+            for part in _chunks(keys):
+                for key, status, reason, config, rev in q(
+                    "SELECT key, status, reason, config, rev FROM appmux_tenants"
+                    f" WHERE key IN ({_marks(part)})",
+                    part,
+                ):
+                    tenants[key] = stored_record(key, status, reason, _interned(config), int(rev))
+            domains: dict[str, DomainRow | None] = dict.fromkeys(hosts)
+            for part in _chunks(hosts):
                 for host, tenant, primary, redirect in q(
                     "SELECT host, tenant, is_primary, redirect FROM appmux_domains"
-                )
-            ]
-        return Snapshot(revision, tenants, domains)
+                    f" WHERE host IN ({_marks(part)})",
+                    part,
+                ):
+                    domains[host] = DomainRow(host, tenant, bool(primary), bool(redirect))
+        return ChangeSet(int(current), tenants, domains)
+
+    def counts(self) -> dict[str, Any]:
+        """The ``revision``, the ``tenants`` per status and the number of ``domains``."""
+        with self._transaction(write=False) as q:
+            revision = int(q("SELECT revision FROM appmux_meta WHERE id = 1")[0][0])
+            by_status = q("SELECT status, COUNT(*) FROM appmux_tenants GROUP BY status")
+            domains = int(q("SELECT COUNT(*) FROM appmux_domains")[0][0])
+        tenants = {str(status): int(n) for status, n in by_status}
+        return {"revision": revision, "tenants": tenants, "domains": domains}
+
+    def log_status(self) -> dict[str, int | None]:
+        """The change log: ``rows``, ``oldest`` revision held, ``floor`` (pruned up to)."""
+        with self._transaction(write=False) as q:
+            count, oldest = q("SELECT COUNT(*), MIN(revision) FROM appmux_changes")[0]
+            floor = q("SELECT log_floor FROM appmux_meta WHERE id = 1")[0][0]
+        return {
+            "rows": int(count),
+            "oldest": None if oldest is None else int(oldest),
+            "floor": int(floor),
+        }
 
     # -- tenants ----------------------------------------------------------------------
 
@@ -266,14 +415,15 @@ class Registry:
         key = check_key(key)
         text = check_config(config)
         check_status(status)
-        with self._write() as q:
-            if q("SELECT 1 FROM appmux_tenants WHERE key = ?", (key,)):
+        with self._write() as w:
+            if w.q("SELECT 1 FROM appmux_tenants WHERE key = ?", (key,)):
                 raise ValueError(f"tenant {key!r} already exists")
-            q(
+            w.q(
                 "INSERT INTO appmux_tenants (key, status, reason, config, rev)"
                 " VALUES (?, ?, NULL, ?, ?)",
-                (key, status, text, self._next_rev(q)),
+                (key, status, text, w.revision),
             )
+            w.changed("tenant", key)
         return self._require(key)
 
     def update_tenant(
@@ -292,7 +442,8 @@ class Registry:
         text = check_config(config) if config is not None else None
         if status is not None:
             check_status(status)
-        with self._write() as q:
+        with self._write() as w:
+            q = w.q
             self._existing(q, key)
             if text is not None:
                 q("UPDATE appmux_tenants SET config = ? WHERE key = ?", (text, key))
@@ -300,24 +451,30 @@ class Registry:
                 if status is not None:
                     q("UPDATE appmux_tenants SET status = ? WHERE key = ?", (status, key))
                 q("UPDATE appmux_tenants SET reason = ? WHERE key = ?", (reason, key))
-            q("UPDATE appmux_tenants SET rev = ? WHERE key = ?", (self._next_rev(q), key))
+            q("UPDATE appmux_tenants SET rev = ? WHERE key = ?", (w.revision, key))
+            w.changed("tenant", key)
         return self._require(key)
 
     def reload_tenant(self, key: str) -> TenantRecord:
         """Change nothing but the tenant's rev: every worker recreates its app."""
         key = check_key(key)
-        with self._write() as q:
-            self._existing(q, key)
-            q("UPDATE appmux_tenants SET rev = ? WHERE key = ?", (self._next_rev(q), key))
+        with self._write() as w:
+            self._existing(w.q, key)
+            w.q("UPDATE appmux_tenants SET rev = ? WHERE key = ?", (w.revision, key))
+            w.changed("tenant", key)
         return self._require(key)
 
     def remove_tenant(self, key: str) -> None:
         """Remove a tenant and its domains; ``ValueError`` if there is no such tenant."""
         key = check_key(key)
-        with self._write() as q:
+        with self._write() as w:
+            q = w.q
             self._existing(q, key)
+            for (host,) in q("SELECT host FROM appmux_domains WHERE tenant = ?", (key,)):
+                w.changed("domain", host)
             q("DELETE FROM appmux_domains WHERE tenant = ?", (key,))
             q("DELETE FROM appmux_tenants WHERE key = ?", (key,))
+            w.changed("tenant", key)
 
     def get_tenant(self, key: str) -> TenantRecord | None:
         """The tenant ``key`` with its domains, or ``None``."""
@@ -336,9 +493,8 @@ class Registry:
         if not rows:
             return None
         key, status, reason, config, rev = rows[0]
-        record = TenantRecord(key, status, reason, freeze_config(config), rev=int(rev))
-        rows_ = [DomainRow(h, t, bool(p), bool(r)) for h, t, p, r in domains]
-        return Snapshot(0, [record], rows_).tenants[key]
+        record = stored_record(key, status, reason, config, int(rev))
+        return Snapshot.from_rows(0, [record], _domain_tuples(domains)).tenants[key]
 
     def tenants(self) -> list[TenantRecord]:
         """Every tenant, by key."""
@@ -356,7 +512,8 @@ class Registry:
             raise ValueError("a primary domain cannot also redirect (to itself)")
         if primary and host.startswith("*."):
             raise ValueError(f"a wildcard ({host}) cannot be a primary domain")
-        with self._write() as q:
+        with self._write() as w:
+            q = w.q
             self._existing(q, tenant)
             owner = q("SELECT tenant FROM appmux_domains WHERE host = ?", (host,))
             if owner:
@@ -373,30 +530,37 @@ class Registry:
                 " VALUES (?, ?, ?, ?)",
                 (host, tenant, primary, redirect),
             )
+            w.changed("domain", host)
         return DomainRow(host, tenant, primary, redirect)
 
     def remove_domain(self, host: str) -> None:
         """Remove a custom domain; ``ValueError`` if no tenant has it."""
         host = check_domain(host)
-        with self._write() as q:
-            if not q("SELECT 1 FROM appmux_domains WHERE host = ?", (host,)):
+        with self._write() as w:
+            if not w.q("SELECT 1 FROM appmux_domains WHERE host = ?", (host,)):
                 raise ValueError(f"no tenant has the domain {host}")
-            q("DELETE FROM appmux_domains WHERE host = ?", (host,))
+            w.q("DELETE FROM appmux_domains WHERE host = ?", (host,))
+            w.changed("domain", host)
 
     def set_primary(self, host: str) -> DomainRow:
         """Make ``host`` its tenant's primary domain (the old one stops being primary)."""
         host = check_domain(host)
         if host.startswith("*."):
             raise ValueError(f"a wildcard ({host}) cannot be a primary domain")
-        with self._write() as q:
+        with self._write() as w:
+            q = w.q
             row = q("SELECT tenant, redirect FROM appmux_domains WHERE host = ?", (host,))
             if not row:
                 raise ValueError(f"no tenant has the domain {host}")
             tenant, redirect = row[0]
             if redirect:
                 raise ValueError(f"{host} redirects to the primary domain: it cannot be primary")
+            current = self._primary(q, tenant)
+            if current is not None:
+                w.changed("domain", current)
             q("UPDATE appmux_domains SET is_primary = ? WHERE tenant = ?", (False, tenant))
             q("UPDATE appmux_domains SET is_primary = ? WHERE host = ?", (True, host))
+            w.changed("domain", host)
         return DomainRow(host, tenant, True, False)
 
     def domains(self) -> list[DomainRow]:
@@ -432,6 +596,32 @@ class Registry:
         """Close this process's connection (a later call reopens it)."""
         with self._lock:
             self._backend.close()
+
+
+# -- rows ----------------------------------------------------------------------------
+
+# The distinct config texts of one process: a million tenants on a few plans share them.
+_CONFIG_TEXTS: dict[str, str] = {}
+
+
+def _interned(text: str) -> str:
+    if len(_CONFIG_TEXTS) > 100_000:
+        _CONFIG_TEXTS.clear()
+    return _CONFIG_TEXTS.setdefault(text, text)
+
+
+def _domain_tuples(rows: Iterable[tuple[Any, ...]]) -> Iterator[DomainTuple]:
+    for host, tenant, primary, redirect in rows:
+        yield host, tenant, bool(primary), bool(redirect)
+
+
+def _chunks(names: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(names), _IN_CHUNK):
+        yield names[start : start + _IN_CHUNK]
+
+
+def _marks(names: list[str]) -> str:
+    return ", ".join("?" * len(names))
 
 
 # -- errors --------------------------------------------------------------------------

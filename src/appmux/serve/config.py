@@ -54,6 +54,11 @@ table with ``app``, ``mounts`` or ``tenants`` (one of them) and optionally
     refresh_interval = 1.0
     reserved = ["www"]            # keys `appmux tenants add` refuses
     listen = true                 # PostgreSQL: LISTEN/NOTIFY (false behind a pooler that drops it)
+    max_delta = 1000              # more changes pending than this: read the registry whole
+    resync_interval = 600         # seconds (with jitter) between whole re-reads, a backstop
+    log_retention = 86400         # seconds of change log that writers keep
+    load = "all"                  # or "on-demand": hold only recently served tenants
+    record_cache = 10000          # on-demand: how many tenants' records to hold
 
     [hosts."*.example.net".tenants]
     by = "registry"               # tenants and custom domains from the registry
@@ -116,7 +121,19 @@ TENANT_KEYS = (
     "suspended_status",
     "interface",
 )
-REGISTRY_KEYS = ("url", "refresh_interval", "reserved", "listen")
+REGISTRY_KEYS = (
+    "url",
+    "refresh_interval",
+    "reserved",
+    "listen",
+    "max_delta",
+    "resync_interval",
+    "log_retention",
+    "load",
+    "record_cache",
+)
+#: The values of ``[registry] load``.
+REGISTRY_LOADS = ("all", "on-demand")
 ADMIN_KEYS = ("bind", "token")
 METRICS_KEYS = ("per_tenant", "per_tenant_limit")
 #: The environment variable that overrides ``[registry] url``.
@@ -208,6 +225,11 @@ class RegistrySettings:
     refresh_interval: float = 1.0
     reserved: tuple[str, ...] = ("www",)
     listen: bool = True
+    max_delta: int = 1000
+    resync_interval: float = 600.0
+    log_retention: float = 24 * 3600.0
+    load: str = "all"
+    record_cache: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -417,7 +439,32 @@ class _Parser:
         listen = table.get("listen", True)
         if not isinstance(listen, bool):
             raise self.error(_join(key, "listen"), "must be true or false")
-        return RegistrySettings(url, float(interval), tuple(k.lower() for k in reserved), listen)
+        defaults = RegistrySettings()
+        max_delta = table.get("max_delta", defaults.max_delta)
+        record_cache = table.get("record_cache", defaults.record_cache)
+        for name, number in (("max_delta", max_delta), ("record_cache", record_cache)):
+            if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+                raise self.error(_join(key, name), "must be a positive integer")
+        seconds = {}
+        for name in ("resync_interval", "log_retention"):
+            value = table.get(name, getattr(defaults, name))
+            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                raise self.error(_join(key, name), "must be a positive number of seconds")
+            seconds[name] = float(value)
+        load = table.get("load", defaults.load)
+        if load not in REGISTRY_LOADS:
+            raise self.error(_join(key, "load"), "must be 'all' or 'on-demand'")
+        return RegistrySettings(
+            url,
+            float(interval),
+            tuple(k.lower() for k in reserved),
+            listen,
+            max_delta,
+            seconds["resync_interval"],
+            seconds["log_retention"],
+            load,
+            record_cache,
+        )
 
     def proxy(self, value: Any, key: str) -> dict[str, int]:
         table = self.table(value, key)

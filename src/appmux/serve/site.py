@@ -337,7 +337,10 @@ class _Builder:
                     f"missing: by = 'registry' needs [registry] url (or {REGISTRY_URL_ENV})",
                 )
             try:
-                self._registry = Registry(url, listen=self.config.registry.listen)
+                settings = self.config.registry
+                self._registry = Registry(
+                    url, listen=settings.listen, log_retention=settings.log_retention
+                )
             except ValueError as exc:
                 raise ConfigError(self.config.path, "registry.url", str(exc)) from None
         return self._registry
@@ -383,6 +386,8 @@ class _Builder:
                 factory,
                 base_domains=node.base_domains,
                 refresh_interval=self.config.registry.refresh_interval,
+                max_delta=self.config.registry.max_delta,
+                resync_interval=self.config.registry.resync_interval,
                 unknown_tenant_app=default,
                 **node.options,
             )
