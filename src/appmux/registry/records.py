@@ -188,13 +188,28 @@ def _fill(
     _SET_REV(record, rev)
 
 
-def stored_record(key: str, status: str, reason: str | None, config: str, rev: int) -> TenantRecord:
-    """A record from a store's row, its config still JSON text (no domains yet).
+def stored_record(
+    key: str,
+    status: str,
+    reason: str | None,
+    config: str,
+    rev: int,
+    domains: tuple[str, ...] | str = (),
+    primary_host: str | None = None,
+) -> TenantRecord:
+    """A record from a store's row, its config still JSON text.
 
-    The fast path for reading a whole registry; :class:`TenantRecord` for the rest.
+    The fast path for reading a whole registry; :class:`TenantRecord` for the
+    rest. ``domains`` is a tuple, or one host as a plain string.
     """
     record = _new(TenantRecord)
-    _fill(record, key, status, reason, config, (), None, rev)
+    _SET_KEY(record, key)  # _fill, inlined: a whole read makes a million of these
+    _SET_STATUS(record, status)
+    _SET_REASON(record, reason)
+    _SET_CONFIG(record, config)
+    _SET_DOMAINS(record, domains)
+    _SET_PRIMARY(record, primary_host)
+    _SET_REV(record, rev)
     return record
 
 

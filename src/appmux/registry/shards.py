@@ -38,14 +38,31 @@ class ShardedMap(Mapping[str, V]):
     _shards: tuple[dict[str, V], ...]
 
     def __init__(self, items: Mapping[str, V] | Iterable[tuple[str, V]] = ()) -> None:
-        pairs = list(items.items()) if isinstance(items, Mapping) else list(items)
-        count = _shard_count(len(pairs))
-        shards: list[dict[str, V]] = [{} for _ in range(count)]
-        mask = count - 1
+        pairs = items.items() if isinstance(items, Mapping) else list(items)
+        shards = self.empty_shards(len(pairs))
+        mask = len(shards) - 1
         for key, value in pairs:
             shards[hash(key) & mask][key] = value
+        self._adopt(shards)
+
+    @staticmethod
+    def empty_shards(entries: int) -> list[dict[str, V]]:
+        """Empty shards for about ``entries`` entries, to fill and :meth:`of_shards`.
+
+        A key goes in ``shards[hash(key) & (len(shards) - 1)]``.
+        """
+        return [{} for _ in range(_shard_count(entries))]
+
+    @classmethod
+    def of_shards(cls, shards: list[dict[str, V]]) -> ShardedMap[V]:
+        """The map of shards filled as :meth:`empty_shards` says (they are not copied)."""
+        new = cls.__new__(cls)
+        new._adopt(shards)
+        return new
+
+    def _adopt(self, shards: list[dict[str, V]]) -> None:
         self._shards = tuple(shards)
-        self._mask = mask
+        self._mask = len(shards) - 1
         self._len = sum(len(shard) for shard in shards)
 
     @overload
@@ -96,11 +113,7 @@ class ShardedMap(Mapping[str, V]):
                 shard[key] = value
         if size > 4 * SHARD_SIZE * len(shards):  # amortized: the count doubles at least
             return ShardedMap((key, value) for shard in shards for key, value in shard.items())
-        new = ShardedMap.__new__(ShardedMap)
-        new._shards = tuple(shards)
-        new._mask = mask
-        new._len = size
-        return new
+        return ShardedMap.of_shards(shards)
 
     def __repr__(self) -> str:
         return f"<ShardedMap of {self._len} entries in {len(self._shards)} shards>"

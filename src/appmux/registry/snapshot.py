@@ -11,16 +11,19 @@ tenant does this normalized host name?" in the registry's order:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from .records import TenantRecord
+from .records import TenantRecord, stored_record
 from .shards import ShardedMap
 
 __all__ = ["ChangeSet", "DomainRow", "DomainTuple", "HostMatch", "Snapshot", "changed_keys"]
 
 #: A custom domain as a store reads it: ``(host, tenant, primary, redirect)``.
 DomainTuple = tuple[str, str, bool, bool]
+#: A tenant joined with one of its domains, as a whole read gets it:
+#: ``(key, status, reason, config_json, rev, host, primary, redirect)``.
+JoinedRow = tuple[str, str, "str | None", str, int, "str | None", "bool | None", "bool | None"]
 
 
 @dataclass(frozen=True)
@@ -90,12 +93,48 @@ class Snapshot:
         self._build(revision, tenants, rows)
 
     @classmethod
-    def from_rows(
-        cls, revision: int, tenants: Iterable[TenantRecord], domains: Iterable[DomainTuple]
-    ) -> Snapshot:
-        """A snapshot from a store's rows: ``(host, tenant, primary, redirect)`` tuples."""
+    def from_rows(cls, revision: int, rows: Collection[JoinedRow]) -> Snapshot:
+        """A snapshot from a store's joined rows, the fast path of a whole read.
+
+        Each row is ``(key, status, reason, config_json, rev, host, primary,
+        redirect)``: a tenant and one of its domains, or ``None`` for the last
+        three when it has none (a ``LEFT JOIN``). Equal status and config
+        strings are stored once.
+        """
+        records: list[dict[str, TenantRecord]] = ShardedMap.empty_shards(len(rows))
+        mask = len(records) - 1
+        hosts: list[dict[str, str]] = ShardedMap.empty_shards(len(rows))
+        host_mask = len(hosts) - 1
+        redirects: dict[str, bool] = {}
+        texts: dict[str, str] = {}
+        for key, status, reason, config, rev, host, primary, redirect in rows:
+            status = texts.setdefault(status, status)
+            config = texts.setdefault(config, config)
+            shard = records[hash(key) & mask]
+            if host is None:
+                shard[key] = stored_record(key, status, reason, config, rev)
+                continue
+            hosts[hash(host) & host_mask][host] = key  # the key's string, shared
+            if redirect:
+                redirects[host] = True
+            earlier = shard.get(key)
+            if earlier is None:  # the common case: the tenant's first (or only) domain
+                shard[key] = stored_record(
+                    key, status, reason, config, rev, host, host if primary else None
+                )
+            else:
+                domains = tuple(sorted((*earlier.domains, host)))
+                first = host if primary else earlier.primary_host
+                shard[key] = stored_record(key, status, reason, config, rev, domains, first)
         snapshot = cls.__new__(cls)
-        snapshot._build(revision, tenants, domains)
+        snapshot._set(
+            revision,
+            ShardedMap.of_shards(records),
+            ShardedMap.of_shards(hosts),
+            ShardedMap(redirects),
+            None,
+            frozenset(),
+        )
         return snapshot
 
     def _build(
@@ -110,13 +149,10 @@ class Snapshot:
             record = records.get(tenant)
             if record is None:
                 continue
-            hosts[host] = record.key  # the record's own string: no copy per domain
+            hosts[host] = record.key
             if redirect:
                 redirects[host] = True
-            if tenant in own:
-                own[tenant].append(row)
-            else:
-                own[tenant] = [row]
+            own.setdefault(tenant, []).append(row)
         for key, rows in own.items():
             records[key] = records[key].with_domains(*_domains_of(rows))
         self._set(
@@ -242,6 +278,9 @@ class Snapshot:
 
 def _domains_of(rows: list[DomainTuple]) -> tuple[tuple[str, ...], str | None]:
     """A tenant's domain hosts (sorted) and its primary host, from its rows."""
+    if len(rows) == 1:
+        host = rows[0][0]
+        return (host,), host if rows[0][2] else None
     hosts = tuple(sorted(row[0] for row in rows))
     primary = next((row[0] for row in rows if row[2]), None)
     return hosts, primary

@@ -12,12 +12,13 @@ A process that forks (a pre-fork server) reopens its connection in the child.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,7 +32,7 @@ from .records import (
     check_status,
     stored_record,
 )
-from .snapshot import ChangeSet, DomainRow, DomainTuple, Snapshot
+from .snapshot import ChangeSet, DomainRow, Snapshot
 
 __all__ = [
     "CHANNEL",
@@ -93,6 +94,12 @@ _SCHEMA = [
         ON CONFLICT (id) DO NOTHING""",
 ]
 
+
+# Every tenant with each of its domains (or none): one row per pair.
+_WHOLE_READ = (
+    "SELECT t.key, t.status, t.reason, t.config, t.rev, d.host, d.is_primary, d.redirect"
+    " FROM appmux_tenants t LEFT JOIN appmux_domains d ON d.tenant = t.key"
+)
 
 # From schema 1 (no change log): the log starts at the current revision.
 _UPGRADE_FROM_1 = [
@@ -330,16 +337,12 @@ class Registry:
 
     def snapshot(self) -> Snapshot:
         """Every tenant and domain at one revision, read in one transaction."""
-        with self._transaction(write=False) as q:
+        # Rows and records are made by the hundred thousand and none is garbage:
+        # the cyclic collector would only walk them over and over meanwhile.
+        with _collector_paused(), self._transaction(write=False) as q:
             revision = int(q("SELECT revision FROM appmux_meta WHERE id = 1")[0][0])
-            tenants = [
-                stored_record(key, status, reason, _interned(config), int(rev))
-                for key, status, reason, config, rev in q(
-                    "SELECT key, status, reason, config, rev FROM appmux_tenants"
-                )
-            ]
-            domains = q("SELECT host, tenant, is_primary, redirect FROM appmux_domains")
-        return Snapshot.from_rows(revision, tenants, _domain_tuples(domains))
+            rows = q(_WHOLE_READ)
+            return Snapshot.from_rows(revision, rows)
 
     def changes_since(self, revision: int, limit: int) -> ChangeSet | str:
         """What changed after ``revision``, read from the change log in one transaction.
@@ -377,7 +380,7 @@ class Registry:
                     f" WHERE key IN ({_marks(part)})",
                     part,
                 ):
-                    tenants[key] = stored_record(key, status, reason, _interned(config), int(rev))
+                    tenants[key] = stored_record(key, status, reason, config, int(rev))
             domains: dict[str, DomainRow | None] = dict.fromkeys(hosts)
             for part in _chunks(hosts):
                 for host, tenant, primary, redirect in q(
@@ -492,9 +495,9 @@ class Registry:
             )
         if not rows:
             return None
-        key, status, reason, config, rev = rows[0]
-        record = stored_record(key, status, reason, config, int(rev))
-        return Snapshot.from_rows(0, [record], _domain_tuples(domains)).tenants[key]
+        joined = [(*rows[0], host, primary, redirect) for host, _, primary, redirect in domains]
+        snapshot = Snapshot.from_rows(0, joined or [(*rows[0], None, None, None)])
+        return snapshot.tenants[key]
 
     def tenants(self) -> list[TenantRecord]:
         """Every tenant, by key."""
@@ -600,19 +603,16 @@ class Registry:
 
 # -- rows ----------------------------------------------------------------------------
 
-# The distinct config texts of one process: a million tenants on a few plans share them.
-_CONFIG_TEXTS: dict[str, str] = {}
 
-
-def _interned(text: str) -> str:
-    if len(_CONFIG_TEXTS) > 100_000:
-        _CONFIG_TEXTS.clear()
-    return _CONFIG_TEXTS.setdefault(text, text)
-
-
-def _domain_tuples(rows: Iterable[tuple[Any, ...]]) -> Iterator[DomainTuple]:
-    for host, tenant, primary, redirect in rows:
-        yield host, tenant, bool(primary), bool(redirect)
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _chunks(names: list[str]) -> Iterator[list[str]]:
