@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: setup demo test lint bench bench-quick soak
+.PHONY: setup demo test lint bench bench-quick bench-scale soak
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ bench: setup
 # A one-minute smoke run of every scenario.
 bench-quick: setup
 	$(PY) -m benchmarks --quick
+
+# A registry of a million tenants, on SQLite and PostgreSQL (about 10 minutes;
+# BENCHMARKS.md, section 11). BENCH_SCALE=--quick for small registries.
+bench-scale: setup
+	$(PY) -m benchmarks.scale $(BENCH_SCALE) --json benchmarks/scale.json
 
 # The soak and fault suite: about 80 s of load on gunicorn, then on waitress (RELIABILITY.md).
 soak: setup

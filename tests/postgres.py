@@ -31,8 +31,10 @@ def bin_dir() -> Path | None:
 class PostgresServer:
     """One throw-away cluster; ``url(db)`` names a database on it."""
 
-    def __init__(self, bin_path: Path) -> None:
+    def __init__(self, bin_path: Path, listen: tuple[str, ...] = ("127.0.0.1",)) -> None:
+        """``listen``: the addresses to accept connections on (trusted, as loopback is)."""
         self.bin = bin_path
+        self.listen = listen
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="appmux-pg-"))
         self.data = self.root / "data"
@@ -42,6 +44,10 @@ class PostgresServer:
         if self._as_postgres:
             shutil.chown(self.root, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        with (self.data / "pg_hba.conf").open("a") as hba:
+            for address in listen:
+                if address != "127.0.0.1":
+                    hba.write(f"host all all {address.rpartition('.')[0]}.0/24 trust\n")
         self.start()
 
     def _run(self, tool: str, *args: str) -> None:
@@ -52,15 +58,16 @@ class PostgresServer:
 
     def start(self) -> None:
         """Start (or restart) the server and wait until it accepts connections."""
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        addresses = ",".join(self.listen)
+        options = f"-p {self.port} -k {self.root} -c listen_addresses={addresses} -c fsync=off"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
 
     def stop(self) -> None:
         """Stop the server at once (connections are cut)."""
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres:{PASSWORD}@127.0.0.1:{self.port}/{database}"
+    def url(self, database: str = "postgres", address: str = "127.0.0.1") -> str:
+        return f"postgresql://postgres:{PASSWORD}@{address}:{self.port}/{database}"
 
     def new_database(self) -> str:
         """A fresh, empty database's URL."""

@@ -24,10 +24,12 @@ def free_port() -> int:
 class Server:
     """A running ``appmux serve`` process."""
 
-    def __init__(self, process: subprocess.Popen[str], port: int, log: Path) -> None:
+    def __init__(
+        self, process: subprocess.Popen[str], port: int, log: Path, address: str = "127.0.0.1"
+    ) -> None:
         self.process = process
         self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://{address}:{port}"
         self.log = log
 
     def get(self, path: str, host: str | None = None, **kw: object) -> httpx.Response:
@@ -59,21 +61,29 @@ def serve(
     tmp_path: Path,
     ready_path: str = "/",
     env: dict[str, str] | None = None,
+    address: str = "127.0.0.1",
+    port: int | None = None,
+    prefix: tuple[str, ...] = (),
 ) -> Iterator[Server]:
-    """Run ``python -m appmux serve CONFIG --bind 127.0.0.1:PORT ARGS`` until ready."""
-    port = free_port()
-    log = tmp_path / f"serve-{port}.log"
+    """Run ``python -m appmux serve CONFIG --bind ADDRESS:PORT ARGS`` until ready.
+
+    ``prefix`` goes before the command (``ip netns exec NAME`` runs it in a
+    network namespace, where ``address`` and ``port`` are its own).
+    """
+    port = free_port() if port is None else port
+    log = tmp_path / f"serve-{address}-{port}.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     with log.open("w") as out:
         process = subprocess.Popen(
             [
+                *prefix,
                 sys.executable,
                 "-m",
                 "appmux",
                 "serve",
                 str(config),
                 "--bind",
-                f"127.0.0.1:{port}",
+                f"{address}:{port}",
                 *args,
             ],
             stdout=out,
@@ -83,7 +93,7 @@ def serve(
             cwd=config.parent,
             start_new_session=True,
         )
-    server = Server(process, port, log)
+    server = Server(process, port, log, address)
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -9,8 +9,15 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "appmux"
 
 #: Layer by (sub)package, lowest first; a module may import its own layer and those before it.
 ORDER = ["core", "background", "interop", "wsgi", "registry", "asgi", "observe", "serve", "cli"]
-#: Pure modules: the core, and the registry's records, snapshot and routing rule.
-PURE = ["core", "registry/records.py", "registry/snapshot.py", "registry/routing.py"]
+#: Pure modules: the core, and the registry's records, snapshot, shards, membership and rule.
+PURE = [
+    "core",
+    "registry/records.py",
+    "registry/snapshot.py",
+    "registry/shards.py",
+    "registry/membership.py",
+    "registry/routing.py",
+]
 #: What no pure module may import: a protocol, a server, or any I/O library.
 PROTOCOL = {
     "werkzeug",

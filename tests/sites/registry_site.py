@@ -4,7 +4,8 @@
 ``tenant=KEY theme=T pid=P instance=N``; ``/slow?s=1`` takes that long;
 ``/_stats`` answers this process's figures as JSON: ``create_app`` calls per
 key, closes (with the requests inside the instance at that moment), the
-registry's statement count and the refresher's checks.
+registry's statement count, the refresher's checks and its recent installs.
+``REGISTRY_LOAD`` sets ``load`` ("all" or "on-demand").
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
@@ -98,6 +99,8 @@ def stats() -> dict[str, Any]:
         "revision": application.refresher.revision,
         "installed_at": application.refresher.installed_at,
         "listening": application.refresher.listening,
+        "installs": list(installs),
+        "full_reads": application.refresher.full_reads,
     }
 
 
@@ -106,4 +109,17 @@ application = TenantDispatcher(
     ReportingApp,
     base_domains=["example.com"],
     refresh_interval=float(os.environ.get("REGISTRY_REFRESH_INTERVAL", "0.5")),
+    load=os.environ.get("REGISTRY_LOAD", "all"),
 )
+
+#: (revision, time.time()) of this process's last installs, for propagation figures.
+installs: deque[tuple[int, float]] = deque(maxlen=1000)
+_install = application.refresher._install
+
+
+def _recording_install(view: Any) -> None:
+    _install(view)
+    installs.append((view.revision, time.time()))
+
+
+application.refresher._install = _recording_install

@@ -40,15 +40,19 @@ from ..core.pool import InstancePool
 from ..core.router import LazyRouter
 from ..wsgi.lazy import LazyDispatcher
 from ..wsgi.types import WSGIApplication
+from .ondemand import OnDemandView
 from .records import TenantRecord
 from .refresher import MAX_DELTA, RESYNC_INTERVAL, Refresher
 from .routing import TenantHosts
-from .snapshot import Snapshot, changed_keys
+from .snapshot import View
 from .store import Registry
 
 __all__ = ["RegistryTenants", "TenantDispatcher"]
 
 RecordFactory = Callable[[TenantRecord], "WSGIApplication | None"]
+#: The values of ``load``, and the default of ``record_cache``.
+LOADS = ("all", "on-demand")
+RECORD_CACHE = 10_000
 
 
 class RegistryTenants:
@@ -73,6 +77,8 @@ class RegistryTenants:
         suspended_status: int = 403,
         max_delta: int = MAX_DELTA,
         resync_interval: float = RESYNC_INTERVAL,
+        load: str = "all",
+        record_cache: int = RECORD_CACHE,
         **options: Any,
     ) -> None:
         if isinstance(base_domains, str):
@@ -82,14 +88,22 @@ class RegistryTenants:
         self.registry = registry
         self.base_domains = tuple(normalize_domain(domain) for domain in base_domains)
         self.create_tenant_app = create_app
-        self._snapshot: Snapshot | None = None
+        if load not in LOADS:
+            raise ValueError(f"load must be 'all' or 'on-demand', not {load!r}")
+        #: ``"all"`` (every record held) or ``"on-demand"`` (recently served ones).
+        self.load = load
+        self._snapshot: View | None = None
         self._start_lock = threading.Lock()
+        read_whole = None
+        if load == "on-demand":
+            read_whole = OnDemandView(registry, self.base_domains, record_cache).reload
         self.refresher = Refresher(
             registry,
             self._install,
             refresh_interval,
             max_delta=max_delta,
             resync_interval=resync_interval,
+            read_whole=read_whole,
         )
         rule = TenantHosts(
             self._current,
@@ -106,11 +120,12 @@ class RegistryTenants:
         )
 
     @property
-    def snapshot(self) -> Snapshot | None:
-        """The snapshot requests are served from (``None`` until the first read)."""
+    def snapshot(self) -> View | None:
+        """The view requests are served from (``None`` until the first read): a
+        :class:`~appmux.registry.Snapshot`, or on demand an ``OnDemandView``."""
         return self._snapshot
 
-    def warm(self) -> Snapshot | None:
+    def warm(self) -> View | None:
         """Read the registry now, without following it; ``None`` (logged) if it is down.
 
         A pre-fork master calls it so that its workers start with a snapshot;
@@ -132,13 +147,13 @@ class RegistryTenants:
                     self.refresher.load_now()
         self.refresher.ensure_running()
 
-    def _current(self) -> Snapshot | None:
+    def _current(self) -> View | None:
         self.start()
         return self._snapshot
 
     def _record_of(self, key: str) -> TenantRecord | None:
         snapshot = self._snapshot
-        return snapshot.tenants.get(key) if snapshot is not None else None
+        return snapshot.record(key) if snapshot is not None else None
 
     def _create_for_key(self, key: str) -> WSGIApplication | None:
         record = self._record_of(key)
@@ -148,12 +163,12 @@ class RegistryTenants:
 
     # -- following the registry ------------------------------------------------------------
 
-    def _install(self, new: Snapshot) -> None:
+    def _install(self, new: View) -> None:
         """Serve from ``new``; retire the apps of tenants that changed."""
         old, self._snapshot = self._snapshot, new
         router = self._router
         router.forget_routes()  # at once: no memo hit serves an old record from here on
-        for key in changed_keys(old, new):
+        for key in new.stale_after(old):
             self._pool.invalidate(key)
         router.forget_routes()  # again: requests may have memoized a retired app meanwhile
 
@@ -175,6 +190,9 @@ class TenantDispatcher(RegistryTenants, LazyDispatcher):
     :param suspended_status: the status suspended tenants get (403 by default).
     :param max_delta: more changes pending than this are caught up by a whole read.
     :param resync_interval: seconds (with jitter) between whole re-reads, a backstop.
+    :param load: ``"all"`` holds every tenant's record; ``"on-demand"`` only the
+        ``record_cache`` most recently served ones, fetching a miss with one query.
+    :param record_cache: with ``load="on-demand"``, how many records to hold.
     :param options: the pool's options as keywords (``max_instances``,
         ``idle_timeout``, ``failure_backoff``, ``create_timeout``...).
     """

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 
 from ..background import ProcessThread
-from .snapshot import Snapshot
+from .snapshot import View
 from .store import Listener, Registry, RegistryUnavailable, SchemaTooNew
 
 __all__ = ["Refresher"]
@@ -49,16 +49,22 @@ RESYNC_JITTER = (0.8, 1.2)
 
 
 class Refresher:
-    """Polls (and listens to) ``registry``; calls ``install(snapshot)`` on each change."""
+    """Polls (and listens to) ``registry``; calls ``install(view)`` on each change.
+
+    The view is a :class:`Snapshot` read whole by ``registry.snapshot()``, or
+    what ``read_whole`` reads (an on-demand view); either is then evolved by
+    the change log.
+    """
 
     def __init__(
         self,
         registry: Registry,
-        install: Callable[[Snapshot], None],
+        install: Callable[[View], None],
         interval: float,
         *,
         max_delta: int = MAX_DELTA,
         resync_interval: float = RESYNC_INTERVAL,
+        read_whole: Callable[[], View] | None = None,
     ) -> None:
         if not interval > 0:
             raise ValueError(f"refresh_interval must be positive, not {interval!r}")
@@ -71,7 +77,8 @@ class Refresher:
         self.max_delta = max_delta
         self.resync_interval = resync_interval
         self._install = install
-        self._snapshot: Snapshot | None = None
+        self._read = read_whole if read_whole is not None else registry.snapshot
+        self._snapshot: View | None = None
         self._resync_at = 0.0
         # A forked child that holds a snapshot (a warmed master's worker) follows at once.
         self._thread = ProcessThread(
@@ -99,7 +106,7 @@ class Refresher:
 
     # -- loading ------------------------------------------------------------------
 
-    def load_now(self) -> Snapshot | None:
+    def load_now(self) -> View | None:
         """Read and install a snapshot now; ``None`` (logged) if the registry is down.
 
         :class:`SchemaTooNew` propagates: the process must not start.
@@ -136,9 +143,9 @@ class Refresher:
         self._installed(current.evolve(changes))
         return True
 
-    def _read_whole(self, reason: str) -> Snapshot:
+    def _read_whole(self, reason: str) -> View:
         started = time.perf_counter()
-        snapshot = self.registry.snapshot()
+        snapshot = self._read()
         self.full_reads += 1
         self.last_full_read = reason
         self._installed(snapshot)
@@ -152,7 +159,7 @@ class Refresher:
         self._resync_at = time.monotonic() + self.resync_interval * random.uniform(*RESYNC_JITTER)
         return snapshot
 
-    def _installed(self, snapshot: Snapshot) -> None:
+    def _installed(self, snapshot: View) -> None:
         self._install(snapshot)
         self._snapshot = snapshot
         self.revision = snapshot.revision

@@ -6,7 +6,8 @@ the current :class:`~appmux.registry.snapshot.Snapshot`, and answers what the
 registry says of the tenant: ``400`` for a host that is not ours, ``None`` (the
 unknown-tenant app) for an unknown key, a ``308`` to the primary host for a
 redirecting domain, ``suspended_status`` for a suspended tenant, ``410`` for
-an archived one, and ``503`` while no snapshot has been read.
+an archived one, and ``503`` while no snapshot has been read (or, on demand,
+when a miss cannot reach the database).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from ..core.hosts import HostMemo, parse_host
 from ..core.keys import HOST, Reads
 from ..core.routing import Answer
-from .snapshot import Snapshot
+from .snapshot import LookupUnavailable, View
 
 __all__ = ["TenantHosts"]
 
@@ -29,7 +30,7 @@ class TenantHosts:
 
     def __init__(
         self,
-        snapshot: Callable[[], Snapshot | None],
+        snapshot: Callable[[], View | None],
         base_domains: tuple[str, ...],
         *,
         suspended_status: int = 403,
@@ -52,6 +53,11 @@ class TenantHosts:
             "The site is starting: its tenant registry has not been read yet.",
             retry_after=max(1, math.ceil(refresh_interval)),
         )
+        self._unreachable = Answer(
+            503,
+            "The site's tenant registry cannot be reached. Please try again shortly.",
+            retry_after=max(1, math.ceil(refresh_interval)),
+        )
 
     def key_of(self, raw: str) -> str | Answer | None:
         """The active tenant's key, ``None`` for an unknown one, or the answer."""
@@ -59,7 +65,10 @@ class TenantHosts:
         if snapshot is None:
             return self._starting
         host = self._hosts(raw)
-        match = None if host is None else snapshot.resolve(host, self.base_domains)
+        try:
+            match = None if host is None else snapshot.resolve(host, self.base_domains)
+        except LookupUnavailable:  # on demand: a miss, and the database is down
+            return self._unreachable
         if match is None:
             return self._not_ours
         record = match.record

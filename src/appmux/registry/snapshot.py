@@ -13,11 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from .records import TenantRecord, stored_record
 from .shards import ShardedMap
 
-__all__ = ["ChangeSet", "DomainRow", "DomainTuple", "HostMatch", "Snapshot", "changed_keys"]
+__all__ = [
+    "ChangeSet",
+    "DomainRow",
+    "DomainTuple",
+    "HostMatch",
+    "LookupUnavailable",
+    "Snapshot",
+    "View",
+    "changed_keys",
+]
 
 #: A custom domain as a store reads it: ``(host, tenant, primary, redirect)``.
 DomainTuple = tuple[str, str, bool, bool]
@@ -46,6 +56,33 @@ class HostMatch:
     key: str
     record: TenantRecord | None
     redirect_to: str | None = None
+
+
+class LookupUnavailable(Exception):
+    """A view had to ask the registry about a host and could not reach it."""
+
+
+class View(Protocol):
+    """What a process serves its registry tenants from: a :class:`Snapshot` (every
+    tenant), or an on-demand view (the tenants it served recently)."""
+
+    @property
+    def revision(self) -> int:
+        """The registry revision this view is at."""
+
+    def resolve(self, host: str, base_domains: tuple[str, ...]) -> HostMatch | None:
+        """The tenant a normalized host names (may raise :class:`LookupUnavailable`)."""
+
+    def record(self, key: str) -> TenantRecord | None:
+        """The tenant ``key``'s record, or ``None``."""
+
+    def evolve(self, changes: ChangeSet) -> View:
+        """The view with ``changes`` applied."""
+
+    def stale_after(self, old: View | None) -> Iterable[str]:
+        """The keys whose apps this view makes stale, coming after ``old``."""
+
+    def __len__(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -271,6 +308,14 @@ class Snapshot:
             frozenset(tenants),
         )
         return new
+
+    def record(self, key: str) -> TenantRecord | None:
+        """The tenant ``key``'s record, or ``None``."""
+        return self.tenants.get(key)
+
+    def stale_after(self, old: View | None) -> list[str]:
+        """The keys whose apps this snapshot makes stale after ``old`` (:func:`changed_keys`)."""
+        return changed_keys(old if isinstance(old, Snapshot) else None, self)
 
     def __len__(self) -> int:
         return len(self.tenants)

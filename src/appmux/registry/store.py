@@ -18,8 +18,9 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -38,6 +39,7 @@ __all__ = [
     "CHANNEL",
     "LOG_RETENTION",
     "SCHEMA_VERSION",
+    "Lookup",
     "Registry",
     "RegistryUnavailable",
     "SchemaTooNew",
@@ -50,6 +52,8 @@ logger = logging.getLogger("appmux")
 SCHEMA_VERSION = 2
 #: Seconds of change log the writers keep at least (``[registry] log_retention``).
 LOG_RETENTION = 24 * 3600.0
+#: Rows per batch when a whole table is streamed.
+_STREAM_BATCH = 10_000
 #: Names per ``IN (...)`` list (SQLite's default limit on parameters is far above).
 _IN_CHUNK = 500
 #: The PostgreSQL channel every write notifies.
@@ -101,6 +105,21 @@ _WHOLE_READ = (
     " FROM appmux_tenants t LEFT JOIN appmux_domains d ON d.tenant = t.key"
 )
 
+# The tenant a host names, by the registry's order (an exact custom domain, a
+# wildcard one, a subdomain's key), with each of its domains; always one row at
+# least, whose first column is the revision read (a single statement: atomic).
+_LOOKUP = (
+    "SELECT (SELECT revision FROM appmux_meta WHERE id = 1), m.rank,"
+    " t.key, t.status, t.reason, t.config, t.rev, d.host, d.is_primary, d.redirect"
+    " FROM (SELECT 1 AS one) base"
+    " LEFT JOIN (SELECT tenant AS key, 0 AS rank FROM appmux_domains WHERE host = ?"
+    " UNION ALL SELECT tenant AS key, 1 AS rank FROM appmux_domains WHERE host = ?"
+    " UNION ALL SELECT key, 2 AS rank FROM appmux_tenants WHERE key = ?"
+    " ORDER BY rank LIMIT 1) m ON 1 = 1"
+    " LEFT JOIN appmux_tenants t ON t.key = m.key"
+    " LEFT JOIN appmux_domains d ON d.tenant = t.key"
+)
+
 # From schema 1 (no change log): the log starts at the current revision.
 _UPGRADE_FROM_1 = [
     "ALTER TABLE appmux_meta ADD COLUMN log_floor BIGINT NOT NULL DEFAULT 0",
@@ -145,6 +164,8 @@ class _Backend(Protocol):
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
+    def stream(self, sql: str) -> Iterator[tuple[Any, ...]]: ...
+
     def notify(self, q: _Queries, revision: int) -> None: ...
 
     def listener(self) -> Listener | None: ...
@@ -160,6 +181,20 @@ class Listener(Protocol):
 
     def close(self) -> None:
         """Close the connection."""
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What :meth:`Registry.lookup` found, at ``revision``.
+
+    ``found`` is a snapshot of the one tenant the host names (with its
+    domains), or ``None``; ``matched`` the custom domain that named it
+    (``None``: its key did).
+    """
+
+    revision: int
+    found: Snapshot | None
+    matched: str | None
 
 
 class _Writing:
@@ -399,6 +434,45 @@ class Registry:
             domains = int(q("SELECT COUNT(*) FROM appmux_domains")[0][0])
         tenants = {str(status): int(n) for status, n in by_status}
         return {"revision": revision, "tenants": tenants, "domains": domains}
+
+    def lookup(self, host: str | None, key: str | None) -> Lookup:
+        """The tenant ``host`` names (or the tenant ``key``), with its domains: one query.
+
+        ``host`` is a normalized host: an exact custom domain wins, then the
+        one-label wildcard above it, then ``key`` (the subdomain's label
+        under a base domain, or ``None``). For an on-demand process's misses.
+        """
+        wildcard = None
+        if host is not None:
+            _label, dot, parent = host.partition(".")
+            wildcard = f"*.{parent}" if dot else None
+        with self._lock, _unavailable_on_error(self):
+            rows = self._backend.query(_LOOKUP, (host, wildcard, key))
+        revision, rank = int(rows[0][0]), rows[0][1]
+        if rank is None:
+            return Lookup(revision, None, None)
+        snapshot = Snapshot.from_rows(revision, [row[2:] for row in rows])
+        matched = host if rank == 0 else wildcard if rank == 1 else None
+        return Lookup(revision, snapshot, matched)
+
+    def names(
+        self, add_key: Callable[[str], None], add_host: Callable[[str], None], keys: list[str]
+    ) -> Snapshot:
+        """Every tenant key and custom domain, streamed to ``add_key`` and ``add_host``.
+
+        In the same transaction, the tenants ``keys`` are read whole: the
+        snapshot returned holds them, at the revision read.
+        """
+        with _collector_paused(), self._transaction(write=False) as q:
+            revision = int(q("SELECT revision FROM appmux_meta WHERE id = 1")[0][0])
+            for (key,) in self._backend.stream("SELECT key FROM appmux_tenants"):
+                add_key(key)
+            for (host,) in self._backend.stream("SELECT host FROM appmux_domains"):
+                add_host(host)
+            rows: list[tuple[Any, ...]] = []
+            for part in _chunks(sorted(keys)):
+                rows += q(f"{_WHOLE_READ} WHERE t.key IN ({_marks(part)})", part)
+        return Snapshot.from_rows(revision, rows)
 
     def log_status(self) -> dict[str, int | None]:
         """The change log: ``rows``, ``oldest`` revision held, ``floor`` (pruned up to)."""
@@ -721,6 +795,13 @@ class _SQLite:
         self.registry._count()
         return self.connection().execute(sql, tuple(params)).fetchall()
 
+    def stream(self, sql: str) -> Iterator[tuple[Any, ...]]:
+        """Rows one batch at a time, inside a transaction (a million need not fit at once)."""
+        self.registry._count()
+        cursor = self.connection().execute(sql)
+        while batch := cursor.fetchmany(_STREAM_BATCH):
+            yield from batch
+
     @contextmanager
     def transaction(self, write: bool) -> Iterator[_Queries]:
         conn = self.connection()
@@ -804,6 +885,14 @@ class _Postgres:
                 conn.close()
             except Exception:
                 pass
+
+    def stream(self, sql: str) -> Iterator[tuple[Any, ...]]:
+        """Rows one batch at a time through a server-side cursor (inside a transaction)."""
+        self.registry._count()
+        with self.connection().cursor(name="appmux_stream") as cursor:
+            cursor.itersize = _STREAM_BATCH
+            cursor.execute(sql)
+            yield from cursor
 
     @contextmanager
     def transaction(self, write: bool) -> Iterator[_Queries]:

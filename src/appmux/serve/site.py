@@ -388,6 +388,8 @@ class _Builder:
                 refresh_interval=self.config.registry.refresh_interval,
                 max_delta=self.config.registry.max_delta,
                 resync_interval=self.config.registry.resync_interval,
+                load=self.config.registry.load,
+                record_cache=self.config.registry.record_cache,
                 unknown_tenant_app=default,
                 **node.options,
             )
