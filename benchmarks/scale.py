@@ -26,9 +26,9 @@ import gc
 import json
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -141,6 +141,19 @@ def held_bytes(make: Callable[[], Any]) -> tuple[Any, float]:
 
 # -- scenarios -----------------------------------------------------------------------------
 
+_WRITER = """
+import random, sys, time
+from appmux import Registry
+url, tenants, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+registry, rng, made = Registry(url), random.Random(3), 0
+until = time.monotonic() + seconds
+while time.monotonic() < until:
+    registry.update_tenant(f"t{rng.randrange(200, tenants)}", config={"n": made})
+    made += 1
+    time.sleep(max(0.0, made * 0.1 - (time.monotonic() - until + seconds)))
+print(made)
+"""
+
 
 def first_load(url: str, tenants: int) -> dict[str, Any]:
     """a. CPU and memory of a whole read."""
@@ -236,6 +249,7 @@ def propagation(url: str, tenants: int, seconds: float, workers: int = 4) -> dic
     from test_registry_serve import SITE, stats_of_every_worker
 
     registry = fill(url, tenants)
+    registry.add_tenant("acme")  # the site's /_stats answers through it
     listen = url.startswith("postgres")
     env = {"APPMUX_REGISTRY_URL": url, "REGISTRY_REFRESH_INTERVAL": "1.0"}
     args = ["--server", "gunicorn", "--workers", str(workers), "--threads", "2"]
@@ -322,25 +336,18 @@ def hits_under_changes(url: str, tenants: int, seconds: float) -> dict[str, Any]
         return samples
 
     quiet = measure()
-    stop = threading.Event()
-    writer = Registry(url)
-    made = [0]
-
-    def write() -> None:
-        rng = random.Random(3)
-        while not stop.is_set():
-            writer.update_tenant(f"t{rng.randrange(200, tenants)}", config={"n": made[0]})
-            made[0] += 1
-            stop.wait(0.1)
-
-    thread = threading.Thread(target=write)
-    thread.start()
+    # The writer is another process, as an operator's CLI is: 10 changes a second.
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, url, str(tenants), str(seconds + 1)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.5)
+    applied_before = tenants_app.refresher.applied
     busy = measure()
-    stop.set()
-    thread.join()
-    applied = tenants_app.refresher.applied
+    made = int(writer.communicate(timeout=60)[0])
+    applied = tenants_app.refresher.applied - applied_before
     tenants_app.close()
-    writer.close()
     registry.close()
 
     def pct(samples: list[int], q: float) -> float:
@@ -349,7 +356,7 @@ def hits_under_changes(url: str, tenants: int, seconds: float) -> dict[str, Any]
 
     return {
         "tenants": tenants,
-        "changes": made[0],
+        "changes": made,
         "applied": applied,
         "quiet_p50_us": pct(quiet, 0.5),
         "quiet_p99_us": pct(quiet, 0.99),

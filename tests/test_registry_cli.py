@@ -90,7 +90,10 @@ def test_every_command_on_a_fresh_registry(url: str) -> None:
     assert status["tenants"] == {"active": 1, "suspended": 0, "archived": 1}
     assert status["domains"] == 2 and status["schema_version"] == 2
     assert status["revision"] > 10
-    assert "revision:" in ok("registry", "status", *r)
+    log = status["change_log"]  # every write logged, nothing pruned yet
+    assert log["oldest"] == 2 and log["floor"] == 0 and log["rows"] >= status["revision"] - 1
+    text = ok("registry", "status", *r)
+    assert "revision:" in text and f"change log:     {log['rows']} rows, oldest revision 2" in text
 
 
 def test_input_rules_are_one_line_errors_with_exit_status_1(url: str) -> None:

@@ -210,9 +210,11 @@ class Refresher:
                 if listener is None and self.registry.notifies:
                     listener = self.registry.listener()
                     self.listening = True
+                started = time.monotonic()
                 self.check()
                 if listener is None:
-                    stop.wait(self.interval)
+                    # At a fixed rate: a change waits at most one interval, not one plus a check.
+                    stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
                     continue
                 # Wakes early on NOTIFY; the timeout is the polling fallback.
                 announced = listener.wait(self.interval)
