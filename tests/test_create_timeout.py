@@ -94,6 +94,8 @@ def test_every_lazy_dispatcher_takes_every_pool_option(tmp_path: Path) -> None:
         "negative_ttl": 2,
         "failure_backoff": 3,
         "create_timeout": 4,
+        "max_concurrency": 5,
+        "queue_timeout": 0.5,
     }
     assert set(PoolOptions.names()) == set(options)
     registry = Registry(f"sqlite:///{tmp_path / 'r.db'}")

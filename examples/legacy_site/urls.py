@@ -18,7 +18,13 @@ def report(request: HttpRequest, year: int) -> JsonResponse:
     return JsonResponse({"app": "django", "year": year, "self": reverse("report", args=[year])})
 
 
+def echo(request: HttpRequest) -> JsonResponse:
+    """What a request brought: the cascade tests send bodies here."""
+    return JsonResponse({"app": "django", "method": request.method, "body": len(request.body)})
+
+
 urlpatterns = [
     path("", index, name="index"),
     path("reports/<int:year>/", report, name="report"),
+    path("echo/", echo, name="echo"),
 ]

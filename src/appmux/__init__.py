@@ -22,8 +22,11 @@ from .core.keys import is_safe_key
 from .core.pool import CreationFailed, InstancePool, PoolOptions, PoolStats
 from .registry import Registry, TenantDispatcher, TenantRecord
 from .wsgi import (
+    Cascade,
+    ConcurrencyLimit,
     DispatcherMiddleware,
     HostDispatcher,
+    KeepPrefix,
     LazyDispatcher,
     PathDispatcher,
     SubdomainDispatcher,
@@ -31,10 +34,13 @@ from .wsgi import (
 from .wsgi.keys import SubdomainKey, header_key, host_key, path_segment_key
 
 __all__ = [
+    "Cascade",
+    "ConcurrencyLimit",
     "CreationFailed",
     "DispatcherMiddleware",
     "HostDispatcher",
     "InstancePool",
+    "KeepPrefix",
     "LazyDispatcher",
     "PathDispatcher",
     "PoolOptions",

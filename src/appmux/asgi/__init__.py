@@ -11,15 +11,20 @@ below it; websockets are routed exactly as HTTP requests are.
 
 from __future__ import annotations
 
+from .cascade import Cascade, KeepPrefix
 from .hosts import HostDispatcher
 from .lazy import LazyDispatcher, PathDispatcher, SubdomainDispatcher
+from .limit import ConcurrencyLimit
 from .mounts import DispatcherMiddleware
 from .nodes import Node
 from .tenants import TenantDispatcher
 
 __all__ = [
+    "Cascade",
+    "ConcurrencyLimit",
     "DispatcherMiddleware",
     "HostDispatcher",
+    "KeepPrefix",
     "LazyDispatcher",
     "Node",
     "PathDispatcher",

@@ -8,11 +8,25 @@ from dataclasses import replace
 from typing import Any
 
 from .keys import KeyRule, is_rule
-from .lease import Lease
+from .lease import Lease, Limit
 from .pool import FailureRecord, InstancePool, PoolOptions, PoolStats
 from .router import LazyRouter
 
 __all__ = ["PoolControls"]
+
+
+def _limiting(
+    create_lease: Callable[[str], Lease | None], size: int, timeout: float
+) -> Callable[[str], Lease | None]:
+    """``create_lease`` whose leases cap their requests in flight at ``size``."""
+
+    def create(key: str) -> Lease | None:
+        lease = create_lease(key)
+        if lease is not None and not lease.answer:
+            lease.limit_to(Limit(size, timeout))
+        return lease
+
+    return create
 
 
 class PoolControls:
@@ -41,6 +55,10 @@ class PoolControls:
         """Build the pool of leases and the router for a key rule or function (a
         constructor's shared part); returns whether the route memo is kept."""
         pool_options = PoolOptions.from_keywords(type(self).__name__, options)
+        if pool_options.max_concurrency is not None:
+            create_lease = _limiting(
+                create_lease, pool_options.max_concurrency, pool_options.queue_timeout
+            )
         self._pool = InstancePool(
             create_lease,
             pool_options,
@@ -50,7 +68,11 @@ class PoolControls:
             watch=watch,
         )
         rule: KeyRule | None = key_func if is_rule(key_func) else None
-        unbounded = pool_options.max_instances is None and pool_options.idle_timeout is None
+        unbounded = (
+            pool_options.max_instances is None
+            and pool_options.idle_timeout is None
+            and pool_options.max_concurrency is None  # every request must take a slot
+        )
         memoize = unbounded and rule is not None and rewrite is None
         self._router = LazyRouter(self._pool, rule, memoize=memoize, tenant_of=tenant_of)
         self._rule = rule
@@ -83,7 +105,14 @@ class PoolControls:
     def stats(self) -> PoolStats:
         """Counters: live, negative, hits, misses, creations, failures, evictions."""
         stats = self._pool.stats()
-        return replace(stats, hits=stats.hits + self._route_hits)
+        return replace(
+            stats, hits=stats.hits + self._route_hits, rejections=self._router.rejections
+        )
+
+    @property
+    def recent_rejections(self) -> Sequence[tuple[float, str]]:
+        """The last ``max_concurrency`` rejections (time, key), newest last."""
+        return self._router.recent_rejections
 
     def invalidate(self, key: str) -> bool:
         """Forget ``key``'s app or negative entry; the next request recreates it."""

@@ -14,9 +14,30 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Lease"]
+__all__ = ["Lease", "Limit"]
 
 logger = logging.getLogger("appmux")
+
+
+class Limit:
+    """At most ``size`` requests at once; one over it waits up to ``timeout`` seconds."""
+
+    __slots__ = ("size", "timeout", "_slots")
+
+    def __init__(self, size: int, timeout: float = 0.0) -> None:
+        self.size = size
+        self.timeout = timeout
+        self._slots = threading.BoundedSemaphore(size)
+
+    def acquire(self, wait: bool = True) -> bool:
+        """Take a slot: at once, or within ``timeout`` when ``wait``; False if none came."""
+        if wait and self.timeout > 0:
+            return self._slots.acquire(timeout=self.timeout)
+        return self._slots.acquire(blocking=False)
+
+    def release(self) -> None:
+        """Give a slot back."""
+        self._slots.release()
 
 
 class Lease:
@@ -29,6 +50,7 @@ class Lease:
         "tracked",
         "retired",
         "closed",
+        "limit",
         "_close",
         "_lock",
         "_active",
@@ -48,8 +70,15 @@ class Lease:
         self.retired = False
         #: True once ``close()`` was called (it is called at most once).
         self.closed = False
+        #: The cap on requests in flight (``max_concurrency``), if any.
+        self.limit: Limit | None = None
         self._lock = threading.Lock()
         self._active = 0
+
+    def limit_to(self, limit: Limit) -> None:
+        """Cap the requests in flight: every request then enters and leaves."""
+        self.limit = limit
+        self.tracked = True
 
     def enter(self) -> bool:
         """Count one more request in flight; False once the lease is retired."""
@@ -60,10 +89,12 @@ class Lease:
             return True
 
     def leave(self) -> None:
-        """Count one request finished; close the app if it was the last one."""
+        """Count one request finished (its slot freed); close the app if it was the last one."""
         with self._lock:
             self._active -= 1
             close_now = self.retired and self._active == 0
+        if self.limit is not None:
+            self.limit.release()
         if close_now:
             self._close_app()
 

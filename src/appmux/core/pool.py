@@ -94,6 +94,10 @@ class PoolOptions:
     failure_backoff: float = field(default=1.0, metadata={"kind": "seconds", "positive": False})
     #: Seconds a request waits for another request's creation of the same key.
     create_timeout: float = field(default=30.0, metadata={"kind": "seconds", "positive": True})
+    #: At most this many requests in flight on one key's app in this process (None: no cap).
+    max_concurrency: int | None = field(default=None, metadata={"kind": "count"})
+    #: Seconds a request over ``max_concurrency`` waits for a slot before its 503.
+    queue_timeout: float = field(default=0.0, metadata={"kind": "seconds", "positive": False})
 
     def __post_init__(self) -> None:
         for option in fields(self):
@@ -136,7 +140,16 @@ class PoolOptions:
 
 
 #: The counters of :class:`PoolStats`, as the metrics and the status page name them.
-STAT_NAMES = ("live", "negative", "hits", "misses", "creations", "creation_failures", "evictions")
+STAT_NAMES = (
+    "live",
+    "negative",
+    "hits",
+    "misses",
+    "creations",
+    "creation_failures",
+    "evictions",
+    "rejections",
+)
 
 
 @dataclass(frozen=True)
@@ -155,6 +168,8 @@ class PoolStats:
     creations: int
     creation_failures: int
     evictions: int
+    #: Requests answered 503 because their key's app had ``max_concurrency`` in flight.
+    rejections: int = 0
 
 
 @dataclass(frozen=True)

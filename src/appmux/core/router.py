@@ -16,12 +16,14 @@ after storing, so no request memoizes an app that has just been retired.
 from __future__ import annotations
 
 import math
+import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from .keys import KeyRule, is_safe_key
 from .lease import Lease
-from .pool import CreationFailed, InstancePool
+from .pool import CreationFailed, InstancePool, WouldCreate
 from .routing import Answer, Route
 
 __all__ = ["MEMO_LIMIT", "LazyRouter"]
@@ -30,6 +32,9 @@ __all__ = ["MEMO_LIMIT", "LazyRouter"]
 MEMO_LIMIT = 4096
 
 UNAVAILABLE = "The application for this site could not be started."
+BUSY = "This site is busy. Please try again in a moment."
+#: How many recent ``max_concurrency`` rejections a router remembers (for the status page).
+RECENT_REJECTIONS = 10
 
 
 class LazyRouter:
@@ -58,6 +63,10 @@ class LazyRouter:
         #: raw token -> Route; read directly by the protocol layers' hot paths.
         self.routes: dict[Any, Route] = {}
         self._epoch = 0
+        #: Requests refused by ``max_concurrency``, and the last few (time, key).
+        self.rejections = 0
+        self.recent_rejections: deque[tuple[float, str]] = deque(maxlen=RECENT_REJECTIONS)
+        self._busy = Answer(503, BUSY, retry_after=1)
 
     def route(self, token: str, create: bool = True) -> Route | Answer | None:
         """Resolve a raw token with the rule (``None``: the default app)."""
@@ -75,7 +84,9 @@ class LazyRouter:
         A tracked app's route comes with its lease entered: the caller must
         call ``route.lease.leave()`` when the response is finished. With
         ``create=False`` a key whose app must first be made (or waited for)
-        raises :class:`~appmux.core.pool.WouldCreate`.
+        raises :class:`~appmux.core.pool.WouldCreate`. A key whose app has
+        ``max_concurrency`` requests in flight gets a ``503`` (after
+        ``queue_timeout`` seconds of waiting for a slot).
         """
         if not is_safe_key(key):
             return None
@@ -94,8 +105,17 @@ class LazyRouter:
                 if self.memoize and token is not None and not lease.answer:
                     self._remember(token, route, lease, epoch)
                 return route
+            limit = lease.limit
+            if limit is not None and not limit.acquire(wait=create):
+                if not create and limit.timeout > 0:
+                    raise WouldCreate(key)  # queue in a thread, not on the event loop
+                self.rejections += 1
+                self.recent_rejections.append((time.time(), key))
+                return self._busy
             if lease.enter():
                 return (lease.app, consumed, tenant, lease)
+            if limit is not None:
+                limit.release()
             # Retired between lookup and enter: the pool finds or makes its successor.
 
     def _remember(self, token: str, route: Route, lease: Lease, epoch: int) -> None:

@@ -41,6 +41,7 @@ _POOL_COUNTERS = {
     "creations": ("tenant_creations", "Tenant apps created."),
     "creation_failures": ("tenant_creation_failures", "create_app calls that raised."),
     "evictions": ("tenant_evictions", "Tenant apps retired (LRU, idle or invalidated)."),
+    "rejections": ("tenant_rejections", "Requests refused (503) by a tenant's max_concurrency."),
 }
 
 

@@ -87,6 +87,7 @@ class Observer:
                     {"at": f.at, "key": f.key, "summary": f.summary}
                     for f in dispatcher.recent_failures
                 ],
+                "rejected": [{"at": at, "key": key} for at, key in dispatcher.recent_rejections],
             }
             refresher = getattr(dispatcher, "refresher", None)
             if refresher is not None and registry is None:

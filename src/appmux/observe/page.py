@@ -143,6 +143,20 @@ def render_main(status: dict[str, Any]) -> str:
         ]
         parts.append('<p class="meta">Last creation failures:</p>')
         parts.append(_table(["time", "key", "error", "pid"], failure_rows, "failures", set()))
+        if d.get("rejections"):
+            rejected_rows = [
+                [
+                    time.strftime("%H:%M:%S", time.localtime(r["at"])),
+                    f'<code class="rejected-key">{escape(r["key"])}</code>',
+                    str(r["pid"]),
+                ]
+                for r in reversed(d.get("rejected", []))
+            ]
+            parts.append(
+                f'<p class="meta">Rejected at max_concurrency: <b class="bad rejections">'
+                f"{_n(d['rejections'])}</b>; the most recent:</p>"
+            )
+            parts.append(_table(["time", "key", "pid"], rejected_rows, "rejected", set()))
     registry = status["registry"]
     if registry is not None:
         parts.append("<h2>Registry</h2>")
@@ -219,6 +233,9 @@ def format_status(status: dict[str, Any]) -> str:
         for failure in d["failures"][-5:]:
             when = time.strftime("%H:%M:%S", time.localtime(failure["at"]))
             lines.append(f"  failed {when} {failure['key']}: {failure['summary']}")
+        if d.get("rejections"):
+            keys = " ".join(dict.fromkeys(r["key"] for r in reversed(d.get("rejected", []))))
+            lines.append(f"  rejected at max_concurrency: {d['rejections']:,} ({keys or '-'})")
     registry = status["registry"]
     if registry is not None:
         lines += ["", f"REGISTRY {registry['url']}: revision {registry['revision']}"]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.pool import RECENT_FAILURES, STAT_NAMES
+from ..core.router import RECENT_REJECTIONS
 from .observer import RECENT_KEYS
 
 __all__ = [
@@ -235,12 +236,13 @@ def server_status(
             **counters,
             "recent_keys": [],
             "failures": [],
+            "rejected": [],
         }
     for worker in workers:
         for label, stats in worker["dispatchers"].items():
             merged = dispatchers.setdefault(
                 label,
-                {**dict.fromkeys(STAT_NAMES, 0), "recent_keys": [], "failures": []},
+                {**dict.fromkeys(STAT_NAMES, 0), "recent_keys": [], "failures": [], "rejected": []},
             )
             for field in STAT_NAMES:
                 merged[field] += stats[field]
@@ -248,9 +250,11 @@ def server_status(
                 if key not in merged["recent_keys"]:
                     merged["recent_keys"].append(key)
             merged["failures"] += [{**f, "pid": worker["pid"]} for f in stats["failures"]]
+            merged["rejected"] += [{**r, "pid": worker["pid"]} for r in stats.get("rejected", [])]
     for merged in dispatchers.values():
         merged["recent_keys"] = merged["recent_keys"][:RECENT_KEYS]
         merged["failures"] = sorted(merged["failures"], key=lambda f: f["at"])[-RECENT_FAILURES:]
+        merged["rejected"] = sorted(merged["rejected"], key=lambda r: r["at"])[-RECENT_REJECTIONS:]
         lookups = merged["hits"] + merged["misses"]
         merged["hit_ratio"] = merged["hits"] / lookups if lookups else None
     registry = None

@@ -74,10 +74,11 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Union
 
+from ..core.cascade import BODY_LIMIT, CASCADE_ON
 from ..core.hosts import normalize_domain, normalize_host_pattern
 from ..core.pool import PoolOptions
 from ..core.prefixes import normalize_prefix
@@ -87,6 +88,7 @@ __all__ = [
     "AdminSettings",
     "AppNode",
     "AsgiSettings",
+    "CascadeNode",
     "ConfigError",
     "HostsNode",
     "MetricsSettings",
@@ -106,7 +108,23 @@ SERVER_KEYS = ("bind", "workers", "threads", "server", "worker_class")
 SERVERS = ("gunicorn", "waitress", "uvicorn")
 #: gunicorn's worker classes appmux serves with: its two WSGI ones and its ASGI one.
 WORKER_CLASSES = ("sync", "gthread", "asgi")
-NODE_KEYS = ("app", "mounts", "tenants", "hosts", "interface")
+NODE_KEYS = (
+    "app",
+    "cascade",
+    "mounts",
+    "tenants",
+    "hosts",
+    "interface",
+    "max_concurrency",
+    "queue_timeout",
+    "cascade_on",
+    "cascade_body_limit",
+    "strip_prefix",
+)
+#: Keys that go beside ``app`` in a node table only.
+APP_KEYS = ("interface", "max_concurrency", "queue_timeout")
+#: Keys that go beside ``cascade`` only.
+CASCADE_KEYS = ("cascade_on", "cascade_body_limit")
 INTERFACES = ("asgi", "wsgi")
 ASGI_KEYS = ("threads", "drain_timeout", "lifespan_timeout")
 TENANT_KINDS = ("subdomain", "path", "header", "registry")
@@ -158,6 +176,22 @@ class AppNode:
     ref: str
     key: str
     interface: str | None = None
+    #: A cap on the app's requests in flight per process, and the wait for a slot.
+    max_concurrency: int | None = None
+    queue_timeout: float = 0.0
+    #: False: under a mount, the app sees the whole path (``strip_prefix = false``).
+    strip_prefix: bool = True
+
+
+@dataclass(frozen=True)
+class CascadeNode:
+    """Apps tried in order, a 404 (or 405, or the marker) passing to the next."""
+
+    apps: tuple[AppNode, ...]
+    key: str
+    cascade_on: str = "status"
+    body_limit: int = 1024 * 1024
+    strip_prefix: bool = True
 
 
 @dataclass(frozen=True)
@@ -194,7 +228,7 @@ class TenantsNode:
     interface: str | None = None
 
 
-Node = Union[AppNode, MountsNode, HostsNode, TenantsNode]  # noqa: UP007 - runtime alias
+Node = Union[AppNode, CascadeNode, MountsNode, HostsNode, TenantsNode]  # noqa: UP007
 
 
 @dataclass(frozen=True)
@@ -291,6 +325,8 @@ def _walk(node: Node | None) -> list[Node]:
             nodes += _walk(child)
     elif isinstance(node, TenantsNode):
         nodes += _walk(node.default)
+    elif isinstance(node, CascadeNode):
+        nodes += list(node.apps)
     return nodes
 
 
@@ -503,17 +539,44 @@ class _Parser:
     def node(self, value: Any, key: str) -> Node:
         if isinstance(value, str):
             return self.ref(value, key)
+        if isinstance(value, list):
+            return self.cascade({"cascade": value}, key, key)
         table = self.table(value, key)
         self.no_unknown_keys(table, key, NODE_KEYS)
-        given = [name for name in ("app", "mounts", "tenants") if name in table]
+        given = [name for name in ("app", "cascade", "mounts", "tenants") if name in table]
         if len(given) > 1:
-            raise self.error(key, f"give only one of app, mounts, tenants (got {given})")
+            raise self.error(key, f"give only one of app, cascade, mounts, tenants (got {given})")
         base: Node | None = None
-        if "interface" in table and "app" not in table:
-            raise self.error(_join(key, "interface"), "goes beside app (or in a [tenants] table)")
+        for name in APP_KEYS:
+            if name in table and "app" not in table:
+                raise self.error(_join(key, name), "goes beside app (or in a [tenants] table)")
+        for name in CASCADE_KEYS:
+            if name in table and "cascade" not in table:
+                raise self.error(_join(key, name), "goes beside cascade")
+        strip = table.get("strip_prefix", True)
+        if not isinstance(strip, bool):
+            raise self.error(_join(key, "strip_prefix"), "must be true or false")
+        if "strip_prefix" in table and "app" not in table and "cascade" not in table:
+            raise self.error(_join(key, "strip_prefix"), "goes beside app or cascade")
         if "app" in table:
             app_key = _join(key, "app")
-            base = AppNode(self.ref(table["app"], app_key).ref, app_key, self.interface(table, key))
+            limits = {}
+            for name in ("max_concurrency", "queue_timeout"):
+                if name in table:
+                    problem = PoolOptions.problem(name, table[name])
+                    if problem is not None:
+                        raise self.error(_join(key, name), problem)
+                    limits[name] = table[name]
+            base = AppNode(
+                self.ref(table["app"], app_key).ref,
+                app_key,
+                self.interface(table, key),
+                limits.get("max_concurrency"),
+                float(limits.get("queue_timeout", 0.0)),
+                strip,
+            )
+        elif "cascade" in table:
+            base = replace(self.cascade(table, key, _join(key, "cascade")), strip_prefix=strip)
         elif "mounts" in table:
             base = self.mounts(table["mounts"], _join(key, "mounts"))
         elif "tenants" in table:
@@ -523,6 +586,20 @@ class _Parser:
         if base is None:
             raise self.error(key, "nothing to serve: give app, mounts, tenants or hosts")
         return base
+
+    def cascade(self, table: dict[str, Any], key: str, apps_key: str) -> CascadeNode:
+        """A list of app references tried in order (``cascade = [...]``, or a bare list)."""
+        refs = table["cascade"]
+        if not isinstance(refs, list) or len(refs) < 2:
+            raise self.error(apps_key, "must be a list of at least two app references")
+        apps = tuple(self.ref(ref, f"{apps_key}[{i}]") for i, ref in enumerate(refs))
+        cascade_on = table.get("cascade_on", "status")
+        if cascade_on not in CASCADE_ON:
+            raise self.error(_join(key, "cascade_on"), "must be 'status' or 'marker'")
+        limit = table.get("cascade_body_limit", BODY_LIMIT)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise self.error(_join(key, "cascade_body_limit"), "must be a whole number of bytes")
+        return CascadeNode(apps, apps_key, cascade_on, limit)
 
     def mounts(self, value: Any, key: str) -> MountsNode:
         table = self.table(value, key)

@@ -38,6 +38,7 @@ from ..wsgi.types import Environ, ResponseBody, StartResponse, WSGIApplication
 from .config import (
     REGISTRY_URL_ENV,
     AppNode,
+    CascadeNode,
     ConfigError,
     HostsNode,
     MountsNode,
@@ -73,6 +74,9 @@ FORMS = {
         PathDispatcher=wsgi_forms.PathDispatcher,
         SubdomainDispatcher=wsgi_forms.SubdomainDispatcher,
         TenantDispatcher=TenantDispatcher,
+        ConcurrencyLimit=wsgi_forms.ConcurrencyLimit,
+        Cascade=wsgi_forms.Cascade,
+        KeepPrefix=wsgi_forms.KeepPrefix,
         RouteLabel=RouteLabel,
         TenantRouteLabel=TenantRouteLabel,
         Metered=MeteredApp,
@@ -85,6 +89,9 @@ FORMS = {
         PathDispatcher=asgi.PathDispatcher,
         SubdomainDispatcher=asgi.SubdomainDispatcher,
         TenantDispatcher=asgi.TenantDispatcher,
+        ConcurrencyLimit=asgi.ConcurrencyLimit,
+        Cascade=asgi.Cascade,
+        KeepPrefix=asgi.KeepPrefix,
         RouteLabel=asgi_meter.RouteLabel,
         TenantRouteLabel=asgi_meter.TenantRouteLabel,
         Metered=asgi_meter.MeteredSite,
@@ -182,6 +189,8 @@ def _nodes(node: Node | None) -> Iterable[Node]:
         yield from _nodes(node.default)
     elif isinstance(node, TenantsNode):
         yield from _nodes(node.default)
+    elif isinstance(node, CascadeNode):
+        yield from node.apps
 
 
 def route_label(host: str, prefix: str, tenants: bool = False) -> str:
@@ -295,7 +304,16 @@ class _Builder:
         return self.forms.RouteLabel(route_label(host, prefix), app)
 
     def app(self, node: AppNode) -> Any:
-        """The app a reference names, ready for this front."""
+        """The app a reference names, ready for this front (capped by ``max_concurrency``)."""
+        app = self.front_app(node)
+        if node.max_concurrency is None:
+            return app
+        return self.forms.ConcurrencyLimit(
+            app, node.max_concurrency, queue_timeout=node.queue_timeout
+        )
+
+    def front_app(self, node: AppNode) -> Any:
+        """The app a reference names, as this front serves it."""
         app = declared(self.load(node.ref, node.key, "app"), node.interface)
         if not is_asgi(app) or isinstance(app, ASGINode):
             return app
@@ -310,10 +328,13 @@ class _Builder:
         forms = self.forms
         if isinstance(node, AppNode):
             return self.app(node)
+        if isinstance(node, CascadeNode):
+            apps = [self.app(app) for app in node.apps]
+            return forms.Cascade(apps, cascade_on=node.cascade_on, body_limit=node.body_limit)
         if isinstance(node, MountsNode):
             root = self.build(node.root, host, prefix) if node.root is not None else NotFound()
             mounts = {
-                mount: self.labelled(self.build(child, host, prefix + mount), host, prefix + mount)
+                mount: self.labelled(self.mounted(child, host, prefix, mount), host, prefix + mount)
                 for mount, child in node.mounts.items()
             }
             return forms.DispatcherMiddleware(root, mounts) if mounts else root
@@ -325,6 +346,13 @@ class _Builder:
             default = self.build(node.default, host, prefix) if node.default is not None else None
             return forms.HostDispatcher(hosts, default_app=default)
         return self.tenants(node, host, prefix)
+
+    def mounted(self, node: Node, host: str, prefix: str, mount: str) -> Any:
+        """The app at ``mount``, given the whole path back with ``strip_prefix = false``."""
+        app = self.build(node, host, prefix + mount)
+        if isinstance(node, AppNode | CascadeNode) and not node.strip_prefix:
+            return self.forms.KeepPrefix(app, mount)
+        return app
 
     def registry(self) -> Registry:
         """The site's one :class:`Registry` (``[registry] url`` or the environment)."""
@@ -434,6 +462,9 @@ def _rows(
     # ``host`` is what the table shows; ``label_host`` what the builder labels by.
     if isinstance(node, AppNode):
         yield RouteRow(host, prefix or "/", node.ref, "app", "", label)
+    elif isinstance(node, CascadeNode):
+        target = " | ".join(app.ref for app in node.apps)
+        yield RouteRow(host, prefix or "/", target, f"cascade on {node.cascade_on}", "", label)
     elif isinstance(node, MountsNode):
         for mount, child in node.mounts.items():
             inner = route_label(label_host, prefix + mount)

@@ -9,17 +9,23 @@ status the core chose.
 * :class:`HostDispatcher` — fixed apps by exact or wildcard host.
 * :class:`LazyDispatcher`, :class:`SubdomainDispatcher`, :class:`PathDispatcher`
   — one app per key, created on first request.
+* :class:`ConcurrencyLimit` — a cap on one app's requests in flight.
 """
 
 from __future__ import annotations
 
+from .cascade import Cascade, KeepPrefix
 from .hosts import HostDispatcher
 from .lazy import LazyDispatcher, PathDispatcher, SubdomainDispatcher
+from .limit import ConcurrencyLimit
 from .mounts import DispatcherMiddleware
 
 __all__ = [
+    "Cascade",
+    "ConcurrencyLimit",
     "DispatcherMiddleware",
     "HostDispatcher",
+    "KeepPrefix",
     "LazyDispatcher",
     "PathDispatcher",
     "SubdomainDispatcher",
