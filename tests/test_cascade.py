@@ -190,3 +190,15 @@ def test_config_cascades_and_strip_prefix(tmp_path: Path) -> None:
         config.write_text('[mounts]\n"/" = "a:b"\n' + bad)
         with pytest.raises(ConfigError, match=message):
             load_config(config)
+
+
+def test_the_demo_puts_the_flask_frontend_in_front_of_the_django_project(
+    demo_registry: str,
+) -> None:
+    from appmux.serve.site import build_site
+
+    demo = Path(__file__).resolve().parent.parent / "examples" / "appmux.toml"
+    site = build_site(load_config(demo))
+    assert "appmux demo" in call(site, "/", host="localhost").text  # Flask's own page
+    report = call(site, "/reports/2024/", host="localhost")  # not Flask's: Django's
+    assert json.loads(report.body) == {"app": "django", "year": 2024, "self": "/reports/2024/"}
