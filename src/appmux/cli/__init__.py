@@ -7,6 +7,7 @@
     appmux routes                    # the routing table
     appmux check                     # import every app and factory, report problems
     appmux resolve http://acme.localhost:8000/about
+    appmux reload                    # the running server: new config and code, no dropped request
 
 Problems in the config file are one line naming the file and the key, with
 exit status 2.
@@ -14,7 +15,10 @@ exit status 2.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -26,6 +30,13 @@ from ..observe.admin import TOKEN_ENV
 from ..observe.page import format_status
 from ..serve.config import ConfigError, SiteConfig, find_config, load_config
 from ..serve.monitoring import Monitoring
+from ..serve.reload import (
+    ReloadableASGI,
+    ReloadableWSGI,
+    Reloader,
+    ReloadFailed,
+    read_state,
+)
 from ..serve.servers import (
     default_server,
     run_dev,
@@ -35,7 +46,6 @@ from ..serve.servers import (
     run_waitress,
 )
 from ..serve.site import (
-    ServedSite,
     build_site,
     check_site,
     needs_asgi,
@@ -210,16 +220,20 @@ def serve(
         except ConfigError as exc:
             _fail(str(exc))
         click.echo(f"appmux: serving {site.path} with {chosen} on http://{where}/", err=True)
-        status = _run(
-            served,
-            chosen,
-            worker_class,
-            where,
-            workers or settings.workers or 1,
-            n_threads,
-            site,
-            monitoring,
-        )
+        reloader = Reloader(site.path, served, monitoring.observer if monitoring else None)
+        try:
+            status = _run(
+                reloader,
+                chosen,
+                worker_class,
+                where,
+                workers or settings.workers or 1,
+                n_threads,
+                site,
+                monitoring,
+            )
+        finally:
+            reloader.remove_state()
     finally:
         if monitoring is not None:
             monitoring.close()
@@ -227,7 +241,7 @@ def serve(
 
 
 def _run(
-    served: ServedSite,
+    reloader: Reloader,
     chosen: str,
     worker_class: str | None,
     where: Any,
@@ -236,16 +250,32 @@ def _run(
     site: SiteConfig,
     monitoring: Monitoring | None,
 ) -> int:
-    """Run ``served`` on the chosen server; the exit status."""
+    """Run the reloader's site on the chosen server; the exit status."""
+    served = reloader.current
     on_worker_exit = monitoring.worker_exited if monitoring else None
+
+    def reload_in_master() -> Any:
+        try:
+            reloader.current = reloader.rebuild()
+        except ReloadFailed as exc:
+            reloader.failed(str(exc))
+            return None
+        return reloader.current.app
+
     if chosen == "uvicorn":
         if n_workers == 1:
-            return run_uvicorn(served.app, where)
+            return run_uvicorn(ReloadableASGI(reloader), where)
         return run_gunicorn(
-            served.app, where, n_workers, 1, on_worker_exit=on_worker_exit, worker_class="uvicorn"
+            served.app,
+            where,
+            n_workers,
+            1,
+            on_worker_exit=on_worker_exit,
+            worker_class="uvicorn",
+            reload=reload_in_master,
+            reloaded=reloader.succeeded,
         )
     if chosen == "gunicorn":
-        bridged = bool(served.bridges or served.lazy)
         return run_gunicorn(
             served.app,
             where,
@@ -253,8 +283,11 @@ def _run(
             n_threads or 1,
             on_worker_exit=on_worker_exit,
             worker_class=worker_class,
-            on_worker_start=served.startup if bridged else None,
-            on_worker_stop=served.shutdown if bridged else None,
+            # The site a worker starts with is the one current when it was forked.
+            on_worker_start=lambda: reloader.current.startup(),
+            on_worker_stop=lambda: reloader.current.shutdown(),
+            reload=reload_in_master,
+            reloaded=reloader.succeeded,
         )
     if n_workers > 1:
         click.echo("appmux: waitress runs one process; workers is ignored", err=True)
@@ -263,10 +296,70 @@ def _run(
     except Exception as exc:
         click.echo(f"Error: {exc}", err=True)
         return 1
+    reloadable = ReloadableWSGI(reloader)
     try:
-        return run_waitress(served.app, where, n_threads or 4, keep_proxy_headers=bool(site.proxy))
+        return run_waitress(
+            reloadable,
+            where,
+            n_threads or 4,
+            keep_proxy_headers=bool(site.proxy),
+            reload=reloadable.reload,
+        )
     finally:
-        served.shutdown()
+        reloader.current.shutdown()
+
+
+@cli.command(name="reload", epilog=CONFIG_HELP)
+@config_argument
+@click.option(
+    "--timeout", default=60.0, show_default=True, help="Seconds to wait for the new site."
+)
+def reload_command(config: str | None, timeout: float) -> None:
+    """Reload the running `appmux serve` of CONFIG: new config, new code, no dropped request.
+
+    The server re-reads the config and re-imports the apps' code, checks the
+    new site as `appmux check` does, and switches to it only if it is sound:
+    requests in flight finish on the old site. Exit status 0 once the new site
+    serves; 1 (with the error, one line naming the file and key) if it was
+    broken and the old site serves on. The same as `kill -HUP` on the server.
+
+    \b
+    Example:
+      appmux reload examples/appmux.toml
+    """
+    if config is None:
+        found = find_config(Path.cwd())
+        if found is None:
+            _fail(f"no appmux.toml, nor a pyproject.toml with [tool.appmux], in {Path.cwd()}")
+        config = str(found)
+    path = Path(config).resolve()
+    state = read_state(path)
+    pid = state.get("pid") if state else None
+    if not isinstance(pid, int) or not _alive(pid):
+        _fail(f"{path}: no running `appmux serve` of this config", 1)
+    before = state["generation"] if state else 0
+    os.kill(pid, signal.SIGHUP)
+    deadline = time.monotonic() + timeout
+    while True:
+        state = read_state(path)
+        if state is not None and state.get("generation", 0) > before:
+            break
+        if time.monotonic() > deadline:
+            _fail(f"{path}: the server (pid {pid}) did not finish reloading in {timeout:g} s", 1)
+        time.sleep(0.05)
+    if not state.get("ok"):
+        _fail(str(state.get("error")), 1)
+    click.echo(f"{path}: reloaded (pid {pid} serves the new site)")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @cli.command(epilog=CONFIG_HELP)

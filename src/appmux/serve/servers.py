@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -72,6 +73,8 @@ def run_gunicorn(
     worker_class: str | None = None,
     on_worker_start: Callable[[], None] | None = None,
     on_worker_stop: Callable[[], None] | None = None,
+    reload: Callable[[], Any] | None = None,
+    reloaded: Callable[[], None] | None = None,
 ) -> int:
     """Serve ``app`` with gunicorn; SIGINT is graceful like SIGTERM.
 
@@ -79,7 +82,14 @@ def run_gunicorn(
     threads, else ``sync``). ``on_worker_exit(pid)`` runs in the master when a
     worker has exited; ``on_worker_start()`` in each worker before it serves
     (a failure stops the server with status 1), ``on_worker_stop()`` as it exits.
+
+    With ``reload``, SIGHUP calls ``reload()`` in the master: it returns the
+    new site's app, or ``None`` to keep the old one. New workers then serve
+    the new app while the old ones finish their requests and exit; once the
+    last has, ``reloaded()`` runs.
     """
+    current: list[Any] = [app]
+    retiring: set[int] = set()
     from gunicorn.app.base import BaseApplication
     from gunicorn.arbiter import Arbiter
     from gunicorn.errors import HaltServer
@@ -88,6 +98,19 @@ def run_gunicorn(
         # gunicorn stops at once on SIGINT; we let in-flight requests finish.
         def handle_int(self) -> None:
             raise StopIteration
+
+        def handle_hup(self) -> None:
+            if reload is None:
+                super().handle_hup()
+                return
+            new = reload()  # built and checked here, in the master, before any fork
+            if new is None:
+                return  # broken: the old workers go on serving the old site
+            current[0] = new
+            retiring.update(self.WORKERS)
+            super().handle_hup()  # new workers load current[0]; the old ones stop gracefully
+            if not retiring and reloaded is not None:
+                reloaded()
 
     class AppmuxGunicorn(BaseApplication):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -108,8 +131,7 @@ def run_gunicorn(
         def load_config(self) -> None:
             for key, value in self.options.items():
                 self.cfg.set(key, value)
-            if on_worker_exit is not None:
-                self.cfg.set("child_exit", lambda arbiter, worker: on_worker_exit(worker.pid))
+            self.cfg.set("child_exit", lambda arbiter, worker: exited(worker.pid))
             if on_worker_start is not None:
                 self.cfg.set("post_worker_init", _starting(on_worker_start))
             if on_worker_stop is not None:
@@ -122,10 +144,18 @@ def run_gunicorn(
                 self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
-            return app
+            return current[0]
 
         def run(self) -> None:
             GracefulArbiter(self).run()
+
+    def exited(pid: int) -> None:
+        if on_worker_exit is not None:
+            on_worker_exit(pid)
+        if pid in retiring:
+            retiring.discard(pid)
+            if not retiring and reloaded is not None:
+                reloaded()
 
     # gunicorn's own error-log format, so appmux lines read like the server's.
     _log_like("[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s", "%Y-%m-%d %H:%M:%S %z")
@@ -244,13 +274,19 @@ def run_dev_asgi(factory: str, bind: Bind, watch: list[Path]) -> int:
 
 
 def run_waitress(
-    app: WSGIApplication, bind: Bind, threads: int, *, keep_proxy_headers: bool = False
+    app: WSGIApplication,
+    bind: Bind,
+    threads: int,
+    *,
+    keep_proxy_headers: bool = False,
+    reload: Callable[[], Any] | None = None,
 ) -> int:
     """Serve ``app`` with waitress; on SIGTERM/SIGINT stop accepting and drain.
 
     waitress drops ``X-Forwarded-*`` headers from untrusted peers by default;
     ``keep_proxy_headers`` (set when the site has ``[proxy]``, whose ProxyFix
-    decides what to trust) passes them on, as gunicorn does.
+    decides what to trust) passes them on, as gunicorn does. With ``reload``,
+    SIGHUP runs ``reload()`` in a thread of its own while requests go on.
     """
     from waitress.channel import HTTPChannel
     from waitress.server import create_server
@@ -275,6 +311,12 @@ def run_waitress(
         server.pull_trigger()  # wake the event loop
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    if reload is not None:
+
+        def hup(signum: int, frame: Any) -> None:
+            threading.Thread(target=reload, daemon=True, name="appmux-reload").start()
+
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, hup)
     server.print_listen("Serving on http://{}:{}")
     try:
         while not stopping:
