@@ -167,3 +167,50 @@ def test_sighup_reloads_too(tmp_path: Path) -> None:
         while version_of(server) != "two":
             assert time.monotonic() < deadline
             time.sleep(0.1)
+
+
+def poll_admin(admin: str, stop: threading.Event, answers: list[int]) -> None:
+    """Ask the admin listener for the status until stopped (at most 60 s)."""
+    deadline = time.monotonic() + 60
+    while not stop.is_set() and time.monotonic() < deadline:
+        answers.append(httpx.get(admin + "/status.json", timeout=10).status_code)
+        time.sleep(0.05)
+
+
+def test_the_admin_listener_answers_and_metrics_count_across_reloads(tmp_path: Path) -> None:
+    from servers import free_port
+    from test_observe import samples, wait_for
+
+    write_app(tmp_path, "a")
+    port = free_port()
+    admin = f"http://127.0.0.1:{port}"
+    config = tmp_path / "appmux.toml"
+    config.write_text(f'[admin]\nbind = "127.0.0.1:{port}"\n' + CONFIG)
+    args = ("--server", "gunicorn", "--workers", "2")
+    with serve(config, *args, tmp_path=tmp_path) as server:
+        sent = 0
+        for version in ("b", "c"):
+            for _ in range(20):
+                version_of(server)
+                sent += 1
+            write_app(tmp_path, version)
+            answers: list[int] = []
+            stop = threading.Event()
+
+            poller = threading.Thread(target=poll_admin, args=(admin, stop, answers))
+            poller.start()
+            try:
+                assert reload(config).returncode == 0
+            finally:
+                stop.set()
+                poller.join(30)
+            assert answers and set(answers) == {200}  # it answered all through the reload
+            assert version_of(server) == version
+            sent += 1
+
+        def total() -> float:
+            return sum(samples(admin, "appmux_requests_total").values())
+
+        # The retired workers' requests still count, in /metrics and in the status.
+        assert wait_for(lambda: total() == sent), (total(), sent)
+        assert wait_for(lambda: httpx.get(admin + "/status.json").json()["requests"] == sent)
