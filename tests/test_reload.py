@@ -214,3 +214,49 @@ def test_the_admin_listener_answers_and_metrics_count_across_reloads(tmp_path: P
         # The retired workers' requests still count, in /metrics and in the status.
         assert wait_for(lambda: total() == sent), (total(), sent)
         assert wait_for(lambda: httpx.get(admin + "/status.json").json()["requests"] == sent)
+
+
+LIFESPAN_APP = """
+from pathlib import Path
+
+FAIL = Path(__file__).with_name("fail-startup")
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        await receive()
+        if FAIL.exists():
+            await send({"type": "lifespan.startup.failed", "message": "the database is down"})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"asgi"})
+"""
+
+
+@pytest.mark.parametrize("server_name", ["gunicorn", "waitress", "uvicorn"])
+def test_a_new_site_whose_asgi_startup_fails_is_refused(server_name: str, tmp_path: Path) -> None:
+    write_app(tmp_path, "v1")
+    (tmp_path / "lifespan_app.py").write_text(LIFESPAN_APP)
+    config = tmp_path / "appmux.toml"
+    config.write_text(CONFIG.replace('"/" = ', '"/asgi" = "lifespan_app:app"\n"/" = '))
+    args = {"gunicorn": ("--server", "gunicorn", "--workers", "2")}.get(
+        server_name, SERVERS[server_name]
+    )
+    with serve(config, *args, tmp_path=tmp_path) as server:
+        assert server.get("/asgi", host="localhost").text == "asgi"
+        (tmp_path / "fail-startup").touch()
+        write_app(tmp_path, "v2")
+        refused = reload(config)
+        assert refused.returncode == 1
+        assert "mounts./asgi" in refused.stderr.replace('"', "") and "database is down" in (
+            refused.stderr
+        )
+        assert version_of(server) == "v1" and server.process.poll() is None
+        (tmp_path / "fail-startup").unlink()
+        assert reload(config).returncode == 0
+        assert version_of(server) == "v2"
+        assert server.get("/asgi", host="localhost").text == "asgi"

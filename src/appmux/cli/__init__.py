@@ -256,7 +256,7 @@ def _run(
 
     def reload_in_master() -> Any:
         try:
-            reloader.current = reloader.rebuild()
+            reloader.current = reloader.rebuild_and_try()
         except ReloadFailed as exc:
             reloader.failed(str(exc))
             return None

@@ -126,6 +126,32 @@ class Reloader:
         except Exception as exc:  # an app's import-time code raised something else
             raise ReloadFailed(f"{self.config}: {type(exc).__name__}: {exc}") from None
 
+    def rebuild_and_try(self) -> ServedSite:
+        """:meth:`rebuild`, then the new site's ASGI lifespans started (and stopped) in a
+        throwaway forked child, so that a pre-fork master, which must start no thread
+        nor loop, refuses a site its new workers could not start."""
+        new = self.rebuild()
+        if not new.bridges and new.front != "asgi":
+            return new
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the trial child: start the site as a worker would, report, leave
+            os.close(read)
+            code, message = 0, b""
+            try:
+                _start_and_stop(new)
+            except Exception as exc:
+                code, message = 1, str(exc).encode("utf-8", "replace")
+            os.write(write, message[:4000])
+            os._exit(code)
+        os.close(write)
+        with os.fdopen(read, "rb") as pipe:
+            reason = pipe.read().decode("utf-8", "replace")
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise ReloadFailed(reason or f"{self.config}: the new site could not start")
+        return new
+
     def record(self, error: str | None) -> None:
         """Write the outcome of a reload (``None``: the site serves) to the state file."""
         state = {
@@ -160,6 +186,21 @@ class Reloader:
         """Forget the state file (the server stops)."""
         if os.getpid() == self._pid:
             state_path(self.config).unlink(missing_ok=True)
+
+
+def _start_and_stop(site: ServedSite) -> None:
+    """Start the site's ASGI lifespans and shut them down again (``LifespanFailed``)."""
+    if site.front == "asgi":
+
+        async def cycle() -> None:
+            lifespan = Lifespan(site.app, "the new site")
+            await lifespan.startup()
+            await lifespan.shutdown()
+
+        asyncio.run(cycle())
+        return
+    site.startup()
+    site.shutdown()
 
 
 def _retire_dispatcher(dispatcher: Any) -> None:
