@@ -26,7 +26,7 @@ from ..background import ProcessThread
 from .observer import Observer
 from .status import STATUS_PREFIX, claim_tenant_labels
 
-__all__ = ["STATUS_PREFIX", "Exporter", "metrics_available"]
+__all__ = ["STATUS_PREFIX", "Exporter", "describe_metrics", "metrics_available"]
 
 logger = logging.getLogger("appmux")
 
@@ -76,31 +76,40 @@ def metrics_available() -> bool:
 class _Metrics:
     """prometheus-client metric objects, created once per process."""
 
-    def __init__(self) -> None:
-        from prometheus_client import Counter, Gauge, Histogram
+    def __init__(self, registry: Any = None) -> None:
+        from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+
+        at = {"registry": REGISTRY if registry is None else registry}
 
         self.requests = Counter(
             "appmux_requests",
             "Requests by routing node and status class.",
             ["route", "status_class"],
+            **at,
         )
         self.duration = Histogram(
             "appmux_request_duration_seconds",
             "Time until the response body was closed.",
             ["route"],
             buckets=DURATION_BUCKETS,
+            **at,
         )
         self.live = Gauge(
-            "appmux_tenants_live", "Live tenant apps.", ["dispatcher"], multiprocess_mode="livesum"
+            "appmux_tenants_live",
+            "Live tenant apps.",
+            ["dispatcher"],
+            multiprocess_mode="livesum",
+            **at,
         )
         self.negative = Gauge(
             "appmux_tenants_negative",
             "Remembered answers for keys without an app.",
             ["dispatcher"],
             multiprocess_mode="livesum",
+            **at,
         )
         self.pool = {
-            field: Counter(f"appmux_{name}", doc, ["dispatcher"])
+            field: Counter(f"appmux_{name}", doc, ["dispatcher"], **at)
             for field, (name, doc) in _POOL_COUNTERS.items()
         }
         self.creation_seconds = Histogram(
@@ -108,32 +117,57 @@ class _Metrics:
             "Time create_app took.",
             ["dispatcher"],
             buckets=CREATION_BUCKETS,
+            **at,
         )
         self.revision = Gauge(
             "appmux_registry_revision",
             "The registry revision each process serves.",
             multiprocess_mode="liveall",
+            **at,
         )
         self.snapshot_age = Gauge(
             "appmux_registry_snapshot_age_seconds",
             "Seconds since each process last read the registry.",
             multiprocess_mode="liveall",
+            **at,
         )
-        self.refresh_errors = Counter("appmux_registry_refresh_errors", "Failed registry checks.")
+        self.refresh_errors = Counter(
+            "appmux_registry_refresh_errors", "Failed registry checks.", **at
+        )
         self.websocket_sessions = Counter(
-            "appmux_websocket_sessions", "Websockets accepted, by routing node.", ["route"]
+            "appmux_websocket_sessions",
+            "Websockets accepted, by routing node.",
+            ["route"],
+            **at,
         )
         self.websockets_open = Gauge(
             "appmux_websockets_open",
             "Websockets open now, by routing node.",
             ["route"],
             multiprocess_mode="livesum",
+            **at,
         )
         self.tenant_requests = Counter(
             "appmux_tenant_requests",
             "Requests by tenant ([metrics] per_tenant); tenants past the limit are 'other'.",
             ["dispatcher", "tenant", "status_class"],
+            **at,
         )
+
+
+def describe_metrics() -> list[tuple[str, str, tuple[str, ...], str]]:
+    """Every metric appmux exports: ``(name, type, labels, help)``, for the reference."""
+    from prometheus_client import CollectorRegistry
+
+    metrics = _Metrics(CollectorRegistry())
+    found = [value for value in vars(metrics).values() if hasattr(value, "_name")]
+    found += list(metrics.pool.values())
+    rows = []
+    for metric in found:
+        kind = metric._type
+        name = metric._name + ("_total" if kind == "counter" else "")
+        rows.append((name, kind, tuple(metric._labelnames), metric._documentation))
+    return sorted(rows)
 
 
 class Exporter:
