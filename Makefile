@@ -3,12 +3,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: setup demo test lint bench bench-quick bench-scale soak
+.PHONY: setup demo test lint docs dist bench bench-quick bench-scale soak
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test,dev,bench]"
+	$(PY) -m pip install -q -e ".[test,dev,bench,docs]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -34,6 +34,16 @@ lint: setup
 	$(VENV)/bin/ruff check src tests examples benchmarks
 	$(VENV)/bin/ruff format --check src tests examples benchmarks
 	$(VENV)/bin/mypy
+
+# The documentation site: docs/_build/html (warnings are errors; offline).
+docs: setup
+	$(VENV)/bin/sphinx-build -W --keep-going -n -q -b html docs docs/_build/html
+
+# A wheel and an sdist in dist/, checked by twine.
+dist: setup
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*
 
 # The whole suite (a few minutes), its table, benchmarks/results.json and the plot.
 bench: setup

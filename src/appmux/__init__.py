@@ -8,12 +8,12 @@ page, plus static host routing and a general lazy dispatcher:
 * :class:`PathDispatcher` — one app per first path segment, with a default.
 * :class:`HostDispatcher` — fixed apps by exact or wildcard host name.
 * :class:`LazyDispatcher` — one app per key of any key function.
-* :class:`TenantDispatcher` — one app per tenant of a :class:`Registry`
+* :class:`TenantDispatcher` — one app per tenant of a :class:`~appmux.registry.Registry`
   (SQLite or PostgreSQL), followed while the site runs.
 
-The layers are described in ``ARCHITECTURE.md``: :mod:`appmux.core` (pure
-routing rules and the pool), :mod:`appmux.wsgi`, :mod:`appmux.registry`,
-:mod:`appmux.observe`, :mod:`appmux.serve` and :mod:`appmux.cli`.
+The layers are described in ``ARCHITECTURE.md``: ``appmux.core`` (pure
+routing rules and the pool), ``appmux.wsgi``, ``appmux.registry``,
+``appmux.observe``, ``appmux.serve`` and ``appmux.cli``.
 """
 
 from __future__ import annotations
@@ -56,4 +56,4 @@ __all__ = [
     "path_segment_key",
 ]
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -1,4 +1,4 @@
-"""The ASGI layer: the same dispatchers as :mod:`appmux.wsgi`, for ASGI servers.
+"""The ASGI layer: the same dispatchers as ``appmux.wsgi``, for ASGI servers.
 
 Same names, same constructor arguments, the same routing decisions from the
 same core. Scope paths follow the current ASGI convention: ``path`` and

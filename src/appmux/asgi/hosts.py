@@ -1,4 +1,4 @@
-"""Static dispatch by host name, the ASGI form of :class:`appmux.wsgi.HostDispatcher`.
+"""Static dispatch by host name, the ASGI form of :class:`appmux.HostDispatcher`.
 
 The same host parsing, :class:`~appmux.core.hosts.HostTable` and memo: exact
 names beat one-label wildcards, a malformed ``Host`` gets ``400`` (a websocket

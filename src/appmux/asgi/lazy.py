@@ -70,7 +70,7 @@ class _ClosingInstance(Instance):
 class LazyDispatcher(PoolControls, Node):
     """Dispatch to per-key apps that ``create_app(key)`` builds on first use.
 
-    The arguments are :class:`appmux.wsgi.LazyDispatcher`'s; a custom key
+    The arguments are :class:`appmux.LazyDispatcher`'s; a custom key
     function receives the scope. ``create_app`` may return an ASGI or a WSGI
     app, ``None``, or an ``HTTPException`` to answer the key's requests with.
     """
@@ -247,7 +247,7 @@ class LazyDispatcher(PoolControls, Node):
 
 class SubdomainDispatcher(LazyDispatcher):
     """One app per subdomain of ``domain`` (the ASGI form of
-    :class:`appmux.wsgi.SubdomainDispatcher`, same arguments and answers)."""
+    :class:`appmux.SubdomainDispatcher`, same arguments and answers)."""
 
     def __init__(
         self,
@@ -264,7 +264,7 @@ class SubdomainDispatcher(LazyDispatcher):
 
 class PathDispatcher(LazyDispatcher):
     """One app per first path segment, falling back to ``default_app`` (the ASGI
-    form of :class:`appmux.wsgi.PathDispatcher`): the segment joins ``root_path``."""
+    form of :class:`appmux.PathDispatcher`): the segment joins ``root_path``."""
 
     def __init__(self, default_app: Any, create_app: Callable[[str], Any], **options: Any) -> None:
         super().__init__(path_segment_key, create_app, default_app=default_app, **options)

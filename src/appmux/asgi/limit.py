@@ -1,5 +1,5 @@
 """A cap on one static app's requests in flight, the ASGI form of
-:class:`appmux.wsgi.ConcurrencyLimit` (same arguments and answers).
+:class:`appmux.ConcurrencyLimit` (same arguments and answers).
 
 A request or websocket over the cap waits up to ``queue_timeout`` seconds on
 the event loop for a slot, then gets ``503`` with ``Retry-After: 1`` (a

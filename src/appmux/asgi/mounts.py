@@ -1,4 +1,4 @@
-"""Prefix dispatch, the ASGI form of :class:`appmux.wsgi.DispatcherMiddleware`.
+"""Prefix dispatch, the ASGI form of :class:`appmux.DispatcherMiddleware`.
 
 The same :class:`~appmux.core.prefixes.PrefixTable` decides: the longest
 mount prefix on a segment boundary of the path below ``root_path``. The

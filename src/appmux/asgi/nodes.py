@@ -64,7 +64,10 @@ class Node:
         return ()
 
     async def startup(self) -> None:
-        """Start every app below this node, in order; raises :class:`LifespanFailed`."""
+        """Start every app below this node, in order.
+
+        Raises :class:`~appmux.interop.LifespanFailed`.
+        """
         started: list[Any] = []
         for app in self._static_apps():
             try:

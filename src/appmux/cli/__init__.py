@@ -58,6 +58,9 @@ from . import registry as registry_commands
 CONFIG_HELP = "CONFIG defaults to ./appmux.toml, then ./pyproject.toml with [tool.appmux]."
 
 
+__all__ = ["cli", "main"]
+
+
 def _fail(message: str, status: int = 2) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
     sys.exit(status)

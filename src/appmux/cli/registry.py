@@ -385,7 +385,7 @@ def tenants_remove(key: str, yes: bool, registry_url: str | None, config_path: s
 
 @click.group()
 def domains() -> None:
-    """Give tenants custom domains (shop.acme.com, *.acme.com).
+    """Give tenants custom domains (shop.acme.com, or a wildcard such as \\*.acme.com).
 
     \b
     Examples:

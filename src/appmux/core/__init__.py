@@ -1,7 +1,7 @@
 """The protocol-neutral core: routing rules on plain strings, and the instance pool.
 
 Nothing here imports werkzeug, a server, or a protocol layer, and nothing does
-I/O: the WSGI layer (:mod:`appmux.wsgi`) and the ASGI layer read raw values
+I/O: the WSGI layer (``appmux.wsgi``) and the ASGI layer read raw values
 from their requests, ask the core, and apply what it decided.
 
 * :mod:`~appmux.core.hosts` — host parsing, host tables, the raw-host memo.

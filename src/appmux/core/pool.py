@@ -306,7 +306,7 @@ class InstancePool(Generic[T]):
         :class:`CreationFailed` while the key is backing off after a failure,
         or when another request's creation of it took over ``create_timeout``.
         With ``create=False`` it never blocks: where it would create the value
-        or wait for another creation it raises :class:`WouldCreate` instead
+        or wait for another creation it raises ``WouldCreate`` instead
         (an event loop then asks again from a thread).
         """
         entry = self._live.get(key)

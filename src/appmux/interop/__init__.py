@@ -32,7 +32,8 @@ __all__ = [
 
 
 def as_asgi(app: Any) -> Any:
-    """An ASGI app serving ``app``: ``app`` itself if it is one, else a :class:`WSGIBridge`."""
+    """An ASGI app serving ``app``: ``app`` itself if it is one, else a
+    :class:`~appmux.interop.WSGIBridge`."""
     if is_asgi(app):
         return app
     if isinstance(app, ASGIBridge):
@@ -41,7 +42,8 @@ def as_asgi(app: Any) -> Any:
 
 
 def as_wsgi(app: Any, name: str | None = None) -> Any:
-    """A WSGI app serving ``app``: ``app`` itself unless it is ASGI, else an :class:`ASGIBridge`."""
+    """A WSGI app serving ``app``: ``app`` itself unless it is ASGI, else an
+    :class:`~appmux.interop.ASGIBridge`."""
     if not is_asgi(app):
         return app
     if isinstance(app, WSGIBridge):

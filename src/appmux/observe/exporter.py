@@ -79,7 +79,7 @@ class _Metrics:
     def __init__(self, registry: Any = None) -> None:
         from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
-        at = {"registry": REGISTRY if registry is None else registry}
+        at: dict[str, Any] = {"registry": REGISTRY if registry is None else registry}
 
         self.requests = Counter(
             "appmux_requests",

@@ -314,7 +314,7 @@ class Snapshot:
         return self.tenants.get(key)
 
     def stale_after(self, old: View | None) -> list[str]:
-        """The keys whose apps this snapshot makes stale after ``old`` (:func:`changed_keys`)."""
+        """The keys whose apps this snapshot makes stale after ``old`` (``changed_keys``)."""
         return changed_keys(old if isinstance(old, Snapshot) else None, self)
 
     def __len__(self) -> int:

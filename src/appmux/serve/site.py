@@ -1,7 +1,7 @@
 """Turn a :class:`~appmux.config.SiteConfig` into one app, and explain it.
 
 * :func:`served_site` imports every reference and nests the dispatchers of
-  one front: the WSGI forms (:mod:`appmux.wsgi`) or the ASGI forms
+  one front: the WSGI forms (``appmux.wsgi``) or the ASGI forms
   (:mod:`appmux.asgi`), with ``[proxy]``'s ``ProxyFix`` outermost. Apps of
   the other kind are bridged (:mod:`appmux.interop`). :func:`build_site` is
   the WSGI front's app.

@@ -1,6 +1,6 @@
 """Reading a WSGI request's raw values, and applying what routing consumed.
 
-The protocol-neutral rules (:mod:`appmux.core.keys`) name what they read; this
+The protocol-neutral rules (``appmux.core.keys``) name what they read; this
 module reads it from an environ: the raw ``Host`` (``HTTP_HOST``, else
 ``SERVER_NAME``, PEP 3333's order), one header, or the path head. Applying a
 route moves the consumed part of ``PATH_INFO`` to ``SCRIPT_NAME`` without

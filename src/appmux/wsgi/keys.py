@@ -1,6 +1,6 @@
 """The built-in key rules in their WSGI form: callable with an environ, as before.
 
-Each is the core's rule (:mod:`appmux.core.keys`: ``reads`` and ``key_of``,
+Each is the core's rule (``appmux.core.keys``: ``reads`` and ``key_of``,
 which every dispatcher uses) plus ``__call__(environ)``: the key, ``None``, or
 a raised werkzeug ``HTTPException`` (a ``400`` for a malformed host), so a
 custom key function can build on them.

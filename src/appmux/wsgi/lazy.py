@@ -63,7 +63,7 @@ def _retire(_key: str, lease: Lease) -> None:
 class LazyDispatcher(PoolControls):
     """Dispatch to per-key apps that ``create_app(key)`` builds on first use.
 
-    :param key_func: a key rule (:mod:`appmux.core.keys`: ``SubdomainKey``,
+    :param key_func: a key rule (``appmux.core.keys``: ``SubdomainKey``,
         ``host_key``, ``header_key(...)``, ``path_segment_key``), or a function
         of the environ returning the key, ``None`` (the default app), or raising
         an ``HTTPException`` to answer itself.
