@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +29,21 @@ def demo_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     seed(url).close()
     monkeypatch.setenv("APPMUX_REGISTRY_URL", url)
     return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A fresh registry on each store: SQLite, and a real PostgreSQL server."""
+    from appmux import Registry
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/tenants.db"
+    else:
+        url = request.getfixturevalue("postgres").new_database()
+    reg = Registry(url)
+    reg.init()
+    yield reg
+    reg.close()
 
 
 @pytest.fixture(scope="session")

@@ -58,19 +58,6 @@ def sqlite_registry(tmp_path: Path) -> Iterator[Registry]:
     reg.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
-    """The same tests on both stores: SQLite, and a real PostgreSQL server."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/tenants.db"
-    else:
-        url = request.getfixturevalue("postgres").new_database()
-    reg = Registry(url)
-    reg.init()
-    yield reg
-    reg.close()
-
-
 def wait_for(predicate: Any, timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

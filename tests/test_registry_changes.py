@@ -12,7 +12,6 @@ import random
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +22,6 @@ from appmux.registry import Snapshot
 from appmux.registry.refresher import Refresher
 from appmux.registry.shards import ShardedMap
 from appmux.registry.snapshot import changed_keys
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/tenants.db"
-    else:
-        url = request.getfixturevalue("postgres").new_database()
-    reg = Registry(url)
-    reg.init()
-    yield reg
-    reg.close()
 
 
 def same(a: Snapshot, b: Snapshot) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,18 +23,6 @@ from appmux import Registry, TenantDispatcher, TenantRecord
 from appmux.registry.ondemand import OnDemandView
 
 BASE = ("example.com",)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/tenants.db"
-    else:
-        url = request.getfixturevalue("postgres").new_database()
-    reg = Registry(url)
-    reg.init()
-    yield reg
-    reg.close()
 
 
 def record_app(record: TenantRecord) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from ..core.lease import check_limit
 from ..core.router import BUSY
 from ..core.routing import Answer
 from .answers import send_answer
@@ -27,18 +28,7 @@ class ConcurrencyLimit(Node):
     """
 
     def __init__(self, app: Any, max_concurrency: int, *, queue_timeout: float = 0.0) -> None:
-        if not isinstance(max_concurrency, int) or isinstance(max_concurrency, bool):
-            raise ValueError(
-                f"max_concurrency must be a whole number >= 1, not {max_concurrency!r}"
-            )
-        if max_concurrency < 1:
-            raise ValueError(
-                f"max_concurrency must be a whole number >= 1, not {max_concurrency!r}"
-            )
-        if not isinstance(queue_timeout, int | float) or queue_timeout < 0:
-            raise ValueError(
-                f"queue_timeout must be a number of seconds >= 0, not {queue_timeout!r}"
-            )
+        check_limit(max_concurrency, queue_timeout)
         self.app = static_app(app, "the limited app")
         self.max_concurrency = max_concurrency
         self.queue_timeout = float(queue_timeout)

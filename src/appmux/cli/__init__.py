@@ -28,6 +28,7 @@ from ..core.binds import parse_bind
 from ..interop import settings as bridge_settings
 from ..observe.admin import TOKEN_ENV
 from ..observe.page import format_status
+from ..observe.status import process_running
 from ..serve.config import ConfigError, SiteConfig, find_config, load_config
 from ..serve.monitoring import Monitoring
 from ..serve.reload import (
@@ -338,7 +339,7 @@ def reload_command(config: str | None, timeout: float) -> None:
     path = Path(config).resolve()
     state = read_state(path)
     pid = state.get("pid") if state else None
-    if not isinstance(pid, int) or not _alive(pid):
+    if not isinstance(pid, int) or not process_running(pid):
         _fail(f"{path}: no running `appmux serve` of this config", 1)
     before = state["generation"] if state else 0
     os.kill(pid, signal.SIGHUP)
@@ -353,16 +354,6 @@ def reload_command(config: str | None, timeout: float) -> None:
     if not state.get("ok"):
         _fail(str(state.get("error")), 1)
     click.echo(f"{path}: reloaded (pid {pid} serves the new site)")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @cli.command(epilog=CONFIG_HELP)

@@ -15,7 +15,7 @@ dispatchers take the same cap per tenant as the pool option ``max_concurrency``.
 
 from __future__ import annotations
 
-from ..core.lease import Limit
+from ..core.lease import Limit, check_limit
 from ..core.router import BUSY
 from ..core.routing import Answer
 from ..interop import as_wsgi
@@ -32,18 +32,7 @@ class ConcurrencyLimit:
     def __init__(
         self, app: WSGIApplication, max_concurrency: int, *, queue_timeout: float = 0.0
     ) -> None:
-        if not isinstance(max_concurrency, int) or isinstance(max_concurrency, bool):
-            raise ValueError(
-                f"max_concurrency must be a whole number >= 1, not {max_concurrency!r}"
-            )
-        if max_concurrency < 1:
-            raise ValueError(
-                f"max_concurrency must be a whole number >= 1, not {max_concurrency!r}"
-            )
-        if not isinstance(queue_timeout, int | float) or queue_timeout < 0:
-            raise ValueError(
-                f"queue_timeout must be a number of seconds >= 0, not {queue_timeout!r}"
-            )
+        check_limit(max_concurrency, queue_timeout)
         wsgi_app = as_wsgi(app, "the limited app")
         assert wsgi_app is not None
         self.app = wsgi_app
