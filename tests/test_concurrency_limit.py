@@ -318,3 +318,52 @@ def test_without_max_concurrency_a_stuck_tenant_starves_the_others(tmp_path: Pat
     run = stuck_tenant_run(tmp_path, "")
     failed = [status for status, _ in run["others"] if status != 200]
     assert len(failed) >= 30  # timed out behind the stuck tenant
+
+
+def test_rejections_show_in_metrics_and_on_the_status_page(tmp_path: Path) -> None:
+    from servers import free_port
+    from test_observe import samples, wait_for
+
+    port = free_port()
+    admin = f"http://127.0.0.1:{port}"
+    (tmp_path / "stuck_app.py").write_text(STUCK_APP)
+    (tmp_path / "appmux.toml").write_text(
+        f'[admin]\nbind = "127.0.0.1:{port}"\n'
+        '[tenants]\nby = "subdomain"\ndomain = "example.com"\nfactory = "stuck_app:make"\n'
+        "max_concurrency = 1\n"
+    )
+    release = tmp_path / "release"
+    args = ["--server", "gunicorn", "--workers", "1", "--threads", "4"]
+    env = {"STUCK_RELEASE": str(release)}
+    with serve(tmp_path / "appmux.toml", *args, tmp_path=tmp_path, env=env) as server:
+        held = threading.Thread(target=lambda: server.get("/", host="stuck.example.com"))
+        held.start()
+        try:
+            refused = 0
+            deadline = time.monotonic() + 10
+            time.sleep(0.5)  # the held request has its slot
+            while refused < 3 and time.monotonic() < deadline:
+                try:  # if this one got the slot first, it hangs: give up on it
+                    answer = httpx.get(
+                        server.url + "/", headers={"Host": "stuck.example.com"}, timeout=2
+                    )
+                except httpx.TimeoutException:
+                    continue
+                refused += answer.status_code == 503
+            assert refused == 3
+        finally:
+            release.touch()
+            held.join(30)
+        label = "tenants:*"
+
+        def rejections() -> float:
+            return samples(admin, "appmux_tenant_rejections_total").get(
+                (("dispatcher", label),), 0.0
+            )
+
+        assert wait_for(lambda: rejections() == 3), samples(admin, "appmux_tenant_rejections_total")
+        status = httpx.get(admin + "/status.json", timeout=10).json()["dispatchers"][label]
+        assert status["rejections"] == 3
+        assert [r["key"] for r in status["rejected"]] == ["stuck", "stuck", "stuck"]
+        page = httpx.get(admin + "/status", timeout=10).text
+        assert 'class="rejected-key">stuck<' in page and "Rejected at max_concurrency" in page
