@@ -70,12 +70,12 @@ class _Status:
 
     def __init__(self, send: Send) -> None:
         self.send = send
-        self.status = "000"
+        self.status: int | str = "000"
 
     def __call__(self, message: Message) -> Awaitable[None]:
         # Returns the server's send awaitable: no coroutine of its own per message.
         if message["type"] == "http.response.start":
-            self.status = str(message["status"])
+            self.status = message["status"]  # an int: the exporter classifies it
         return self.send(message)
 
 

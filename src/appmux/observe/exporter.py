@@ -227,7 +227,8 @@ class Exporter:
         counts: dict[tuple[str, str], int] = {}
         durations: dict[str, tuple[list[int], list[float]]] = {}
         by_tenant: dict[tuple[str, str, str], int] = {}
-        for route, status, seconds in observer.meter.drain():
+        for route, given, seconds in observer.meter.drain():
+            status = str(given)  # the ASGI meter keeps the int the server got
             status_class = f"{status[:1]}xx" if status[:1].isdigit() else "unknown"
             if type(route) is tuple:  # (route, tenant) under [metrics] per_tenant
                 route, tenant = route

@@ -36,12 +36,12 @@ class Meter:
     def __init__(self) -> None:
         #: ``(route, status line, seconds)`` per finished request, oldest first;
         #: ``route`` is a ``(route, tenant)`` pair under ``TenantRouteLabel``.
-        self.pending: deque[tuple[Any, str, float]] = deque()
+        self.pending: deque[tuple[Any, str | int, float]] = deque()
         #: ``(route, +1)`` when a websocket is accepted, ``(route, -1)`` when it ends.
         self.websockets: deque[tuple[str, int]] = deque()
         self.started_at = time.time()
 
-    def drain(self) -> list[tuple[Any, str, float]]:
+    def drain(self) -> list[tuple[Any, str | int, float]]:
         """Take every pending observation (safe while requests append)."""
         return _drain(self.pending)
 
