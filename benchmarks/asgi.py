@@ -248,10 +248,9 @@ def dispatch_scenario(rounds: int, calls: int) -> list[dict[str, Any]]:
 
 def metering_scenario(rounds: int, calls: int) -> dict[str, Any]:
     """What metering adds to an ASGI request in one process (``[admin]`` on the ASGI front)."""
+    from appmux.asgi.nodes import static_app
     from appmux.observe.asgi_meter import MeteredSite, RouteLabel
     from appmux.observe.meter import Meter
-
-    from appmux.asgi.nodes import static_app
 
     meter = Meter()
     # The site serves a static ASGI app through its StaticApp (its own lifespan state)
