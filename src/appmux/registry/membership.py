@@ -29,14 +29,12 @@ _MASK32 = 0xFFFFFFFF
 class Membership:
     """A Bloom filter of strings, sized for ``expected`` names."""
 
-    __slots__ = ("_bits", "_size", "count")
+    __slots__ = ("_bits", "_size")
 
     def __init__(self, expected: int, names: Iterable[str] = ()) -> None:
         size = max(1024, int(max(expected, 1) * HEADROOM)) * BITS_PER_NAME
         self._bits = bytearray(size // 8 + 1)
         self._size = size
-        #: Names added (a name added twice counts twice).
-        self.count = 0
         for name in names:
             self.add(name)
 
@@ -48,7 +46,6 @@ class Membership:
         for probe in range(PROBES):
             position = (first + probe * step) % size
             bits[position >> 3] |= 1 << (position & 7)
-        self.count += 1
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
@@ -61,13 +58,3 @@ class Membership:
             if not bits[position >> 3] & (1 << (position & 7)):
                 return False
         return True
-
-    @property
-    def crowded(self) -> bool:
-        """Whether more names were added than it was sized for (it then answers "maybe" more)."""
-        return self.count * BITS_PER_NAME > self._size
-
-    @property
-    def nbytes(self) -> int:
-        """The filter's size in bytes."""
-        return len(self._bits)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
 import threading
 
 from ..core.pool import WouldCreate
@@ -31,8 +30,6 @@ from .snapshot import ChangeSet, DomainRow, HostMatch, LookupUnavailable, Snapsh
 from .store import TIMEOUT, Registry, RegistryUnavailable
 
 __all__ = ["OnDemandView"]
-
-logger = logging.getLogger("appmux")
 
 #: Held records beyond the cache's size are dropped this many at a time (the least used).
 EVICT_FRACTION = 0.1
@@ -270,11 +267,6 @@ class OnDemandView:
     def held(self) -> Snapshot:
         """The held records, as a snapshot of them alone."""
         return self._held
-
-    @property
-    def crowded(self) -> bool:
-        """Whether the filters hold more names than they were sized for."""
-        return self._keys.crowded or self._domains.crowded
 
     def __len__(self) -> int:
         return len(self._held)

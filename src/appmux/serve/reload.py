@@ -27,11 +27,10 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..interop.lifespan import Lifespan
+from ..interop.lifespan import Lifespan, spawn
 from ..observe.observer import Observer
 from .config import ConfigError, load_config
 from .site import ServedSite, check_site, served_site
@@ -41,7 +40,6 @@ __all__ = [
     "ReloadableASGI",
     "ReloadableWSGI",
     "Reloader",
-    "on_hup",
     "read_state",
     "state_path",
 ]
@@ -242,15 +240,15 @@ class ReloadableWSGI:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         return self._app(environ, start_response)
 
-    def reload(self) -> bool:
-        """Build, check and start the new site, then swap it in; False if it is broken."""
+    def reload(self) -> None:
+        """Build, check and start the new site, then swap it in (the outcome is recorded)."""
         reloader = self.reloader
         try:
             new = reloader.rebuild()
             new.startup()  # a bridged ASGI app's lifespan
         except Exception as exc:
             reloader.failed(str(exc))
-            return False
+            return
         old = reloader.current
         self._app = new.app
         reloader.current = new
@@ -261,7 +259,6 @@ class ReloadableWSGI:
             timer = threading.Timer(DRAIN_TIMEOUT, _close_bridges, args=(old,))
             timer.daemon = True
             timer.start()
-        return True
 
 
 def _close_bridges(site: ServedSite) -> None:
@@ -317,12 +314,12 @@ class ReloadableASGI:
         import signal
 
         try:
-            loop.add_signal_handler(signal.SIGHUP, lambda: _spawn(self.reload()))
+            loop.add_signal_handler(signal.SIGHUP, lambda: spawn(self.reload()))
         except (NotImplementedError, RuntimeError):  # not the main thread, or no signals
             logger.warning("SIGHUP reloads are not available in this process")
 
-    async def reload(self) -> bool:
-        """Build, check and start the new site, then swap it in; False if it is broken."""
+    async def reload(self) -> None:
+        """Build, check and start the new site, then swap it in (the outcome is recorded)."""
         from ..interop.threads import run_in_thread
 
         reloader = self.reloader
@@ -332,7 +329,7 @@ class ReloadableASGI:
             await lifespan.startup()
         except Exception as exc:
             reloader.failed(str(exc))
-            return False
+            return
         old_lifespan, old_flight = self._lifespan, self._flight
         self._site, self._lifespan, self._flight = new, lifespan, _InFlight()
         reloader.current = new
@@ -341,19 +338,3 @@ class ReloadableASGI:
         while old_flight.count > 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         await old_lifespan.shutdown()
-        return True
-
-
-def _spawn(coroutine: Any) -> None:
-    from ..interop.lifespan import spawn
-
-    spawn(coroutine)
-
-
-def on_hup(handler: Callable[[], None]) -> Callable[[int, Any], None]:
-    """A signal handler that runs ``handler`` in a thread of its own."""
-
-    def handle(signum: int, frame: Any) -> None:
-        threading.Thread(target=handler, daemon=True, name="appmux-reload").start()
-
-    return handle
