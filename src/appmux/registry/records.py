@@ -192,7 +192,7 @@ def stored_record(
     key: str,
     status: str,
     reason: str | None,
-    config: str,
+    config: Mapping[str, Any] | str,
     rev: int,
     domains: tuple[str, ...] | str = (),
     primary_host: str | None = None,

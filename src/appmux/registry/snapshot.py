@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from .records import TenantRecord, stored_record
 from .shards import ShardedMap
@@ -33,7 +33,16 @@ __all__ = [
 DomainTuple = tuple[str, str, bool, bool]
 #: A tenant joined with one of its domains, as a whole read gets it:
 #: ``(key, status, reason, config_json, rev, host, primary, redirect)``.
-JoinedRow = tuple[str, str, "str | None", str, int, "str | None", "bool | None", "bool | None"]
+JoinedRow = tuple[
+    str,
+    str,
+    "str | None",
+    "str | Mapping[str, Any]",
+    int,
+    "str | None",
+    "bool | None",
+    "bool | None",
+]
 
 
 @dataclass(frozen=True)
@@ -126,8 +135,16 @@ class Snapshot:
     def __init__(
         self, revision: int, tenants: Iterable[TenantRecord], domains: Iterable[DomainRow]
     ) -> None:
-        rows = [(row.host, row.tenant, row.primary, row.redirect) for row in domains]
-        self._build(revision, tenants, rows)
+        own: dict[str, list[DomainRow]] = {}
+        for row in domains:
+            own.setdefault(row.tenant, []).append(row)
+        rows: list[JoinedRow] = []
+        for record in tenants:
+            fields = (record.key, record.status, record.reason, record._config, record.rev)
+            rows += [
+                (*fields, row.host, row.primary, row.redirect) for row in own.get(record.key, ())
+            ] or [(*fields, None, None, None)]
+        self._fill(revision, rows)
 
     @classmethod
     def from_rows(cls, revision: int, rows: Collection[JoinedRow]) -> Snapshot:
@@ -138,6 +155,11 @@ class Snapshot:
         three when it has none (a ``LEFT JOIN``). Equal status and config
         strings are stored once.
         """
+        snapshot = cls.__new__(cls)
+        snapshot._fill(revision, rows)
+        return snapshot
+
+    def _fill(self, revision: int, rows: Collection[JoinedRow]) -> None:
         records: list[dict[str, TenantRecord]] = ShardedMap.empty_shards(len(rows))
         mask = len(records) - 1
         hosts: list[dict[str, str]] = ShardedMap.empty_shards(len(rows))
@@ -146,7 +168,8 @@ class Snapshot:
         texts: dict[str, str] = {}
         for key, status, reason, config, rev, host, primary, redirect in rows:
             status = texts.setdefault(status, status)
-            config = texts.setdefault(config, config)
+            if type(config) is str:  # a record's config may be decoded already
+                config = texts.setdefault(config, config)
             shard = records[hash(key) & mask]
             if host is None:
                 shard[key] = stored_record(key, status, reason, config, rev)
@@ -163,39 +186,10 @@ class Snapshot:
                 domains = tuple(sorted((*earlier.domains, host)))
                 first = host if primary else earlier.primary_host
                 shard[key] = stored_record(key, status, reason, config, rev, domains, first)
-        snapshot = cls.__new__(cls)
-        snapshot._set(
+        self._set(
             revision,
             ShardedMap.of_shards(records),
             ShardedMap.of_shards(hosts),
-            ShardedMap(redirects),
-            None,
-            frozenset(),
-        )
-        return snapshot
-
-    def _build(
-        self, revision: int, tenants: Iterable[TenantRecord], domains: Iterable[DomainTuple]
-    ) -> None:
-        records: dict[str, TenantRecord] = {record.key: record for record in tenants}
-        own: dict[str, list[DomainTuple]] = {}
-        hosts: dict[str, str] = {}
-        redirects: dict[str, bool] = {}
-        for row in domains:
-            host, tenant, _primary, redirect = row
-            record = records.get(tenant)
-            if record is None:
-                continue
-            hosts[host] = record.key
-            if redirect:
-                redirects[host] = True
-            own.setdefault(tenant, []).append(row)
-        for key, rows in own.items():
-            records[key] = records[key].with_domains(*_domains_of(rows))
-        self._set(
-            revision,
-            ShardedMap(records),
-            ShardedMap(hosts),
             ShardedMap(redirects),
             None,
             frozenset(),
