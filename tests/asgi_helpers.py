@@ -102,22 +102,19 @@ class Reply:
         self.text = body.decode("utf-8", "replace")
 
 
-def asgi_call(
-    app: Any,
+def http_scope(
     path: str = "/",
     host: str | None = "example.com",
     root_path: str = "",
     server: tuple[str, int] | None = ("fallback.example.com", 80),
     headers: dict[str, str] | None = None,
-) -> Reply:
-    """Call the ASGI ``app`` in-process with an HTTP scope (``path`` below ``root_path``)."""
-    import asyncio
-
+) -> dict[str, Any]:
+    """An HTTP GET scope for ``path`` below ``root_path``, as a server makes it."""
     raw_headers = [(b"host", host.encode("latin-1"))] if host is not None else []
     for name, value in (headers or {}).items():
         raw_headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
     full = root_path + path
-    scope = {
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -131,6 +128,20 @@ def asgi_call(
         "server": server,
         "client": ("127.0.0.1", 5000),
     }
+
+
+def asgi_call(
+    app: Any,
+    path: str = "/",
+    host: str | None = "example.com",
+    root_path: str = "",
+    server: tuple[str, int] | None = ("fallback.example.com", 80),
+    headers: dict[str, str] | None = None,
+) -> Reply:
+    """Call the ASGI ``app`` in-process with an HTTP scope (``path`` below ``root_path``)."""
+    import asyncio
+
+    scope = http_scope(path, host, root_path, server, headers)
     sent: list[dict[str, Any]] = []
 
     received: list[int] = []

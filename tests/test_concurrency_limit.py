@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from asgi_helpers import http_scope
 from servers import serve
 from wsgi_helpers import make_environ
 
@@ -164,21 +165,7 @@ def test_the_asgi_forms_cap_in_flight_requests_and_websockets() -> None:
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
 
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": "/",
-            "raw_path": b"/",
-            "root_path": "",
-            "query_string": b"",
-            "server": ("example.com", 80),
-            "headers": [(b"host", host.encode())],
-            "client": ("127.0.0.1", 1),
-        }
-        await app(scope, receive, send)
+        await app(http_scope("/", host), receive, send)
         return int(sent[0]["status"])
 
     async def scenario(app: Any, other: str | None) -> list[int]:
