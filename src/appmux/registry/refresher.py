@@ -87,8 +87,6 @@ class Refresher:
             in_child=lambda was_running: was_running or self.revision is not None,
         )
         self._stop = self._thread.stopping
-        #: The revision of the installed snapshot (``None`` before the first).
-        self.revision: int | None = None
         #: ``time.time()`` of the last successful check (``None`` before the first).
         self.checked_at: float | None = None
         #: ``time.time()`` when the installed snapshot was read.
@@ -103,6 +101,11 @@ class Refresher:
         self.applied = 0
         self.full_reads = 0
         self.last_full_read: str | None = None
+
+    @property
+    def revision(self) -> int | None:
+        """The revision of the installed snapshot (``None`` before the first)."""
+        return self._snapshot.revision if self._snapshot is not None else None
 
     # -- loading ------------------------------------------------------------------
 
@@ -162,7 +165,6 @@ class Refresher:
     def _installed(self, snapshot: View) -> None:
         self._install(snapshot)
         self._snapshot = snapshot
-        self.revision = snapshot.revision
         self.checked_at = self.installed_at = time.time()
         self._recovered()
 
