@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..core.lease import check_limit
+from ..core.pool import PoolOptions
 from ..core.router import BUSY
 from ..core.routing import Answer
 from .answers import send_answer
@@ -28,7 +28,8 @@ class ConcurrencyLimit(Node):
     """
 
     def __init__(self, app: Any, max_concurrency: int, *, queue_timeout: float = 0.0) -> None:
-        check_limit(max_concurrency, queue_timeout)
+        # The pool options' own checks: the same rules and words as for tenants.
+        PoolOptions(max_concurrency=max_concurrency, queue_timeout=queue_timeout)
         self.app = static_app(app, "the limited app")
         self.max_concurrency = max_concurrency
         self.queue_timeout = float(queue_timeout)

@@ -14,19 +14,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Lease", "Limit", "check_limit"]
+__all__ = ["Lease", "Limit"]
 
 logger = logging.getLogger("appmux")
-
-
-def check_limit(max_concurrency: object, queue_timeout: object) -> None:
-    """``ValueError`` naming what is wrong with a concurrency cap's arguments."""
-    if not isinstance(max_concurrency, int) or isinstance(max_concurrency, bool):
-        raise ValueError(f"max_concurrency must be a whole number >= 1, not {max_concurrency!r}")
-    if max_concurrency < 1:
-        raise ValueError(f"max_concurrency must be a whole number >= 1, not {max_concurrency!r}")
-    if not isinstance(queue_timeout, int | float) or queue_timeout < 0:
-        raise ValueError(f"queue_timeout must be a number of seconds >= 0, not {queue_timeout!r}")
 
 
 class Limit:

@@ -15,7 +15,8 @@ dispatchers take the same cap per tenant as the pool option ``max_concurrency``.
 
 from __future__ import annotations
 
-from ..core.lease import Limit, check_limit
+from ..core.lease import Limit
+from ..core.pool import PoolOptions
 from ..core.router import BUSY
 from ..core.routing import Answer
 from ..interop import as_wsgi
@@ -32,7 +33,8 @@ class ConcurrencyLimit:
     def __init__(
         self, app: WSGIApplication, max_concurrency: int, *, queue_timeout: float = 0.0
     ) -> None:
-        check_limit(max_concurrency, queue_timeout)
+        # The pool options' own checks: the same rules and words as for tenants.
+        PoolOptions(max_concurrency=max_concurrency, queue_timeout=queue_timeout)
         wsgi_app = as_wsgi(app, "the limited app")
         assert wsgi_app is not None
         self.app = wsgi_app
