@@ -67,14 +67,19 @@ def _fail(message: str, status: int = 2) -> NoReturn:
     sys.exit(status)
 
 
+def _config_path(config: str | None) -> Path:
+    """CONFIG, else ./appmux.toml (or a pyproject.toml with [tool.appmux])."""
+    if config is not None:
+        return Path(config)
+    found = find_config(Path.cwd())
+    if found is None:
+        _fail(f"no appmux.toml, nor a pyproject.toml with [tool.appmux], in {Path.cwd()}")
+    return found
+
+
 def _load(config: str | None) -> SiteConfig:
-    if config is None:
-        found = find_config(Path.cwd())
-        if found is None:
-            _fail(f"no appmux.toml, nor a pyproject.toml with [tool.appmux], in {Path.cwd()}")
-        config = str(found)
     try:
-        return load_config(config)
+        return load_config(_config_path(config))
     except ConfigError as exc:
         _fail(str(exc))
 
@@ -331,12 +336,7 @@ def reload_command(config: str | None, timeout: float) -> None:
     Example:
       appmux reload examples/appmux.toml
     """
-    if config is None:
-        found = find_config(Path.cwd())
-        if found is None:
-            _fail(f"no appmux.toml, nor a pyproject.toml with [tool.appmux], in {Path.cwd()}")
-        config = str(found)
-    path = Path(config).resolve()
+    path = _config_path(config).resolve()
     state = read_state(path)
     pid = state.get("pid") if state else None
     if not isinstance(pid, int) or not process_running(pid):
