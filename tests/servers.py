@@ -121,3 +121,14 @@ def serve(
                 os.killpg(process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+#: The demo's admin listener (``[admin] bind`` in examples/appmux.toml).
+DEMO_ADMIN = "http://127.0.0.1:9100"
+
+
+def registry_revisions(admin: str) -> list[int | None]:
+    """The registry revision each worker of a server last reported to its admin listener
+    (``admin`` is its base URL), in pid order: what every worker serves, not one."""
+    status = httpx.get(f"{admin}/status.json", timeout=5).json()
+    return [worker["revision"] for worker in (status["registry"] or {}).get("workers", [])]

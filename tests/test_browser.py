@@ -11,17 +11,14 @@ import subprocess
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from chromium import CHROMIUM, flags, webdriver_for
-from servers import serve
+from servers import DEMO_ADMIN, registry_revisions, serve
 from test_observe import wait_for
 
 from appmux import Registry
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "appmux.toml"
-#: The demo's [admin] bind: its status says which registry revision each worker serves.
-DEMO_ADMIN = "http://127.0.0.1:9100"
 
 pytestmark = [
     pytest.mark.skipif(
@@ -76,14 +73,8 @@ def test_demo_pages_render_in_chromium(tmp_path: Path, demo_registry: str) -> No
         revision = writer.revision()
         writer.close()
 
-        def every_worker_has_it() -> bool:
-            # Asked of each worker, not of whichever one answers a request: one worker
-            # serving the domain says nothing of the other, which Chromium may reach.
-            status = httpx.get(f"{DEMO_ADMIN}/status.json", timeout=5).json()
-            workers = (status["registry"] or {}).get("workers", [])
-            return len(workers) == 2 and all(w["revision"] == revision for w in workers)
-
-        assert wait_for(every_worker_has_it), "the new domain did not reach every worker"
+        # Every worker, not whichever answers a request: Chromium may reach the other one.
+        assert wait_for(lambda: registry_revisions(DEMO_ADMIN) == [revision] * 2)
         assert server.get("/", host="shop.acme.test").status_code == 200
         custom = chromium(
             tmp_path,

@@ -14,7 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import serve
+from servers import DEMO_ADMIN, registry_revisions, serve
+from test_observe import wait_for
+
+from appmux import Registry
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SITES = Path(__file__).resolve().parent / "sites"
@@ -60,6 +63,12 @@ def test_readme_adds_a_tenant_without_a_restart(tmp_path: Path, demo_registry: s
         while {server.get("/", host="initech.localhost").status_code for _ in range(20)} != {200}:
             assert time.monotonic() - committed < 1.5, "not served by every worker within 1.5 s"
             time.sleep(0.02)
+        # The burst may have reached one worker only: wait for the other's report (it writes
+        # its status every second) before asking whichever worker answers for the page.
+        registry = Registry(demo_registry)
+        revision = registry.revision()
+        registry.close()
+        assert wait_for(lambda: registry_revisions(DEMO_ADMIN) == [revision] * 2)
         assert "Initech" in server.get("/", host="initech.localhost").text
 
 
