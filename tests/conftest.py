@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
-from postgres import PostgresServer, bin_dir  # noqa: E402
+from postgres import PostgresServer, postgres_server  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 if str(EXAMPLES) not in sys.path:
@@ -49,13 +48,5 @@ def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """A real PostgreSQL server for the session (Debian's server package; .ci/run installs it)."""
-    path = bin_dir()
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL's server package is required in CI")
-        pytest.skip("Debian's postgresql is not installed (.ci/run installs it)")
-    server = PostgresServer(path)
-    try:
+    with postgres_server() as server:
         yield server
-    finally:
-        server.destroy()

@@ -13,8 +13,11 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from servers import free_port
 
 PASSWORD = "s3cret-pw"  # trust auth ignores it; the URLs carry it to test masking
@@ -84,3 +87,22 @@ class PostgresServer:
         except subprocess.CalledProcessError:
             pass
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def postgres_server(listen: tuple[str, ...] = ("127.0.0.1",)) -> Iterator[PostgresServer]:
+    """A throw-away :class:`PostgresServer`, destroyed on exit.
+
+    Without Debian's server package the test fails in CI (``.ci/run`` installs
+    it) and is skipped elsewhere.
+    """
+    path = bin_dir()
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL's server package is required in CI")
+        pytest.skip("Debian's postgresql is not installed (.ci/run installs it)")
+    server = PostgresServer(path, listen)
+    try:
+        yield server
+    finally:
+        server.destroy()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from postgres import PostgresServer, bin_dir
+from postgres import postgres_server
 from servers import Server, serve
 from test_registry_serve import SITE
 
@@ -127,11 +127,7 @@ def set_theme(url: str, value: str) -> None:
 def test_two_machines_follow_one_postgresql_registry_through_a_restart(
     machines: list[Machine], tmp_path: Path
 ) -> None:
-    path = bin_dir()
-    if path is None:
-        pytest.fail("PostgreSQL's server package is required (.ci/run installs it)")
-    postgres = PostgresServer(path, listen=("127.0.0.1", *(m.here for m in machines)))
-    try:
+    with postgres_server(listen=("127.0.0.1", *(m.here for m in machines))) as postgres:
         url = postgres.new_database()
         registry = Registry(url)
         registry.init()
@@ -180,5 +176,3 @@ def test_two_machines_follow_one_postgresql_registry_through_a_restart(
             for server in (one, two):
                 every_worker_shows(server, "blue", within=15)  # reconnected and following
         assert "Traceback" not in one.output() + two.output()
-    finally:
-        postgres.destroy()

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from asgi_helpers import asgi_call
-from postgres import PostgresServer, bin_dir
+from postgres import PostgresServer, postgres_server
 from test_registry_changes import random_write
 from wsgi_helpers import call
 
@@ -167,14 +167,8 @@ def test_the_asgi_form_fetches_misses_off_the_event_loop(registry: Registry) -> 
 @pytest.fixture
 def own_postgres() -> Iterator[PostgresServer]:
     """A PostgreSQL server of this test's own, to stop and start."""
-    path = bin_dir()
-    if path is None:
-        pytest.skip("Debian's postgresql is not installed (.ci/run installs it)")
-    server = PostgresServer(path)
-    try:
+    with postgres_server() as server:
         yield server
-    finally:
-        server.destroy()
 
 
 def test_held_tenants_serve_through_an_outage_and_a_miss_is_503(
